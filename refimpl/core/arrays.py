@@ -1,0 +1,52 @@
+"""Argument checking for arrays handed to public functions: clear errors that name the argument."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def check_array(
+    name: str,
+    x,
+    *,
+    ndim: int | None = None,
+    shape: Sequence[int | None] | None = None,
+    finite: bool = True,
+    dtype=None,
+) -> np.ndarray:
+    """Return ``x`` as a floating ndarray, or raise a ``ValueError``/``TypeError`` naming ``name``.
+
+    ``shape`` entries that are ``None`` match any size. Integer and bool arrays are converted to
+    ``dtype`` (float64 when not given); floating arrays keep their dtype unless ``dtype`` is given.
+    """
+    if not isinstance(x, (np.ndarray, list, tuple, float, int, np.floating, np.integer)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    elif not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    if shape is not None:
+        want = tuple("any" if s is None else s for s in shape)
+        if arr.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, arr.shape)):
+            raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    if finite and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"{name} must be finite; found {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}"
+        )
+    return arr
+
+
+def check_choice(name: str, value, allowed: Sequence) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")

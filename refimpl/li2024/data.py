@@ -1,0 +1,166 @@
+"""Data model of spec L (Li et al. 2024), L1–L6: patterns, tasks, prompts, label embedding, OOD.
+
+Glossary (paper symbol → code name, shape):
+
+=========  ================  ===========================================================
+µ_j        ``mu``            (M1, d_x)  in-domain relevant (IDR) patterns, ‖µ_j‖ = β
+ν_k        ``nu``            (M2, d_x)  in-domain irrelevant (IDI) patterns, ‖ν_k‖ = β
+µ'_j       ``mu_ood``        (M1', d_x) out-of-domain relevant (ODR) patterns
+ν'_k       ``nu_ood``        (M2, d_x)  out-of-domain irrelevant (ODI) patterns
+q          ``q``             (d_y,)     label embedding, unit norm
+(a, b)     task row          f(µ_a) = +1, f(µ_b) = −1
+P          ``batch["P"]``    (B, d, l+1)  prompts, query in the last column
+z          ``batch["z"]``    (B,)       query labels ±1
+=========  ================  ===========================================================
+
+Every draw uses an explicit ``np.random.Generator``; sampling is vectorised over the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from refimpl.core.rng import make_rng
+from refimpl.li2024.config import DataConfig
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One draw of the fixed objects of the data model (patterns, q, task sets)."""
+
+    cfg: DataConfig
+    mu: np.ndarray  # (M1, d_x)
+    nu: np.ndarray  # (M2, d_x)
+    mu_ood: np.ndarray  # (M1', d_x)
+    nu_ood: np.ndarray  # (M2, d_x)
+    ood_coef: np.ndarray  # (M1', M1) µ'_j = Σ_i k_{j,i} µ_i
+    q: np.ndarray  # (d_y,)
+    tasks_all: np.ndarray  # (M1(M1−1), 2)
+    tasks_train: np.ndarray  # (|T_tr|, 2)
+    tasks_unseen: np.ndarray  # (|T \ T_tr|, 2)
+    tasks_ood: np.ndarray  # (M1'(M1'−1), 2) indices into mu_ood
+
+
+def all_tasks(M: int) -> np.ndarray:
+    """Every ordered pair (a, b), a ≠ b, of M patterns (spec L3): shape (M(M−1), 2)."""
+    return np.array([(a, b) for a in range(M) for b in range(M) if a != b], dtype=np.int64)
+
+
+def training_tasks(M1: int, shifts) -> np.ndarray:
+    """T_tr = {(a, a + s mod M1) : a ∈ [M1], s ∈ S} (spec L3 [C]); each pattern |S}× as +, |S|× as −."""
+    return np.array([(a, (a + s) % M1) for s in shifts for a in range(M1)], dtype=np.int64)
+
+
+def make_instance(cfg: DataConfig, seed) -> Instance:
+    """Draw patterns (L1), q (L5), ODR/ODI patterns (L6) and build the task sets (L3)."""
+    rng = make_rng(seed)
+    n = cfg.M1 + cfg.M2
+    if cfg.basis == "random":
+        Qm, R = np.linalg.qr(rng.standard_normal((cfg.d_x, cfg.d_x)))  # spec L1 [C]: random rotation
+        Qm = Qm * np.sign(np.diag(R))  # Haar-distributed orthogonal matrix
+        E = Qm[:, :n].T  # (M1+M2, d_x) orthonormal rows
+    else:
+        E = np.eye(cfg.d_x)[:n]
+    mu = cfg.beta * E[: cfg.M1]  # (M1, d_x)  spec L1
+    nu = cfg.beta * E[cfg.M1 :]  # (M2, d_x)  spec L1
+    q = rng.standard_normal(cfg.d_y)
+    q /= np.linalg.norm(q)  # (d_y,) spec L5 [C] fixed random unit vector
+
+    # spec L6 [C]: µ'_j = (S1/2)(µ_{2j−1} + µ_{2j}); coefficients sum to S1
+    coef = np.zeros((cfg.M1_ood, cfg.M1))
+    for j in range(cfg.M1_ood):
+        coef[j, 2 * j] = coef[j, 2 * j + 1] = cfg.S1 / 2
+    mu_ood = coef @ mu  # (M1', d_x)
+    # spec L6 [C]: ν' = a random orthonormal rotation of ν inside span{ν}
+    Rq, Rr = np.linalg.qr(rng.standard_normal((cfg.M2, cfg.M2)))
+    Rq = Rq * np.sign(np.diag(Rr))
+    nu_ood = Rq @ nu  # (M2, d_x)
+
+    tasks = all_tasks(cfg.M1)
+    train = training_tasks(cfg.M1, cfg.train_shifts)
+    train_set = {tuple(t) for t in train}
+    unseen = np.array([t for t in tasks if tuple(t) not in train_set], dtype=np.int64).reshape(-1, 2)
+    return Instance(cfg, mu, nu, mu_ood, nu_ood, coef, q, tasks, train, unseen, all_tasks(cfg.M1_ood))
+
+
+def sample_batch(
+    inst: Instance,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    tasks: np.ndarray | str = "train",
+    l: int | None = None,
+    alpha: float | None = None,
+    ood: bool = False,
+) -> dict:
+    """Sample ``n`` prompts (spec L2, L4, L5; OOD: L6).
+
+    ``tasks``: an (n_tasks, 2) int array or one of "train" (T_tr), "unseen" (T \\ T_tr), "all" (T),
+    "ood" (T'). ``l`` and ``alpha`` default to ``l_train``/``alpha`` for training tasks and to
+    ``l_test``/``alpha_test`` otherwise. ``ood=True`` (implied by ``tasks="ood"``) draws
+    x = µ'_j + κ' ν'_k with tasks over the ODR patterns.
+
+    Returns a dict with the spec's ``P`` (n, d, l+1) and ``z`` (n,), plus metadata:
+    ``pattern`` (n, l+1) the relevant-pattern index of every column (query last), ``task`` (n, 2),
+    ``y`` (n, l) the context labels ±1, ``noise`` (n, l+1) the irrelevant-pattern index, ``kappa``.
+    """
+    cfg = inst.cfg
+    rng = make_rng(rng)
+    if isinstance(tasks, str):
+        names = {"train": inst.tasks_train, "unseen": inst.tasks_unseen, "all": inst.tasks_all, "ood": inst.tasks_ood}
+        if tasks not in names:
+            raise ValueError(f"tasks must be an (n, 2) array or one of {sorted(names)}, got {tasks!r}")
+        is_train = tasks == "train"
+        ood = ood or tasks == "ood"
+        task_set = names[tasks]
+    else:
+        is_train = False
+        task_set = np.asarray(tasks)
+    M = cfg.M1_ood if ood else cfg.M1
+    if task_set.ndim != 2 or task_set.shape[1] != 2 or len(task_set) == 0:
+        raise ValueError(f"tasks must be a non-empty (n_tasks, 2) array, got shape {task_set.shape}")
+    if np.any(task_set < 0) or np.any(task_set >= M) or np.any(task_set[:, 0] == task_set[:, 1]):
+        raise ValueError(f"tasks must be pairs (a, b), a ≠ b, of pattern indices in [0, {M})")
+    l = (cfg.l_train if is_train else cfg.l_test) if l is None else l
+    alpha = (cfg.alpha if is_train else cfg.alpha_test) if alpha is None else alpha
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"n must be an int ≥ 1, got {n!r}")
+    if not (isinstance(l, (int, np.integer)) and l >= 1):
+        raise ValueError(f"l must be an int ≥ 1, got {l!r}")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    if M == 2 and alpha < 1:
+        raise ValueError("alpha must be 1 when there are only two relevant patterns (no task-irrelevant ones)")
+
+    mu, nu = (inst.mu_ood, inst.nu_ood) if ood else (inst.mu, inst.nu)
+    task = task_set[rng.integers(len(task_set), size=n)]  # (n, 2)
+    a, b = task[:, :1], task[:, 1:]  # (n, 1)
+
+    # spec L4: context pattern µ_a w.p. α/2, µ_b w.p. α/2, each other µ_c w.p. (1 − α)/(M − 2)
+    u = rng.random((n, l))
+    other = rng.integers(max(M - 2, 1), size=(n, l))
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    other = other + (other >= lo)  # skip the two task patterns
+    other = other + (other >= hi)
+    ctx = np.where(u < alpha / 2, a, np.where(u < alpha, b, other))  # (n, l)
+    # spec L4: the query's pattern is µ_a or µ_b with probability 1/2
+    query = np.where(rng.random((n, 1)) < 0.5, a, b)  # (n, 1)
+    pattern = np.concatenate([ctx, query], axis=1)  # (n, l+1)
+
+    # spec L3: f = +1 on µ_a, −1 on µ_b, a fair coin on any other pattern
+    coin = np.where(rng.random((n, l)) < 0.5, 1, -1)
+    y = np.where(ctx == a, 1, np.where(ctx == b, -1, coin))  # (n, l)
+    z = np.where(query[:, 0] == a[:, 0], 1.0, -1.0)  # (n,)
+
+    # spec L2: x = µ_j + κ ν_k, k ~ Unif[M2], κ ~ U(−K_κ, K_κ), fresh per example
+    noise = rng.integers(cfg.M2, size=(n, l + 1))
+    kappa = rng.uniform(-cfg.kappa_max, cfg.kappa_max, size=(n, l + 1))
+    X = mu[pattern] + kappa[..., None] * nu[noise]  # (n, l+1, d_x)
+
+    # spec L5: P = [x_1 .. x_l x_q; y_1 .. y_l 0], y_i = ±q
+    Y = np.zeros((n, l + 1, cfg.d_y))
+    Y[:, :l, :] = y[..., None] * inst.q  # (n, l, d_y)
+    P = np.concatenate([X, Y], axis=2).transpose(0, 2, 1).copy()  # (n, d, l+1)
+    return {"P": P, "z": z, "pattern": pattern, "task": task, "y": y, "noise": noise, "kappa": kappa}

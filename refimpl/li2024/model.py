@@ -1,0 +1,237 @@
+"""Model of spec L (Li et al. 2024): one-layer softmax attention + two-layer ReLU MLP, hinge loss.
+
+Glossary (paper symbol → code name, shape); B prompts, l context columns, J = l (or l + 1 with
+``attend_to_query``) attended columns:
+
+=============  ===========  ===============  ================================================
+symbol         code         shape            meaning
+=============  ===========  ===============  ================================================
+W_Q, W_K       ``W_Q``      (m_b, d)         query / key
+W_V            ``W_V``      (m_a, d)         value
+W_O            ``W_O``      (m, m_a)         MLP first layer; rows are the "neurons"
+a              ``a``        (m,)             MLP output weights (fixed unless ``train_a``)
+P              ``P``        (B, d, l+1)      prompts, query in the last column
+C              ``C``        (B, d, l)        context columns p_1..p_l
+p_q            ``p_q``      (B, d)           query column
+u              ``u``        (B, m_b)         W_Q p_q
+s              ``s``        (B, J)           s_i = (W_K p_i)ᵀ u
+σ (attn)       ``sigma``    (B, J)           softmax_i(s)
+c̄              ``cbar``     (B, d)           C σ   (context columns only)
+v              ``v``        (B, m_a)         W_V c̄
+h, r           ``h, r``     (B, m)           W_O v, Relu(h)
+F              ``F``        (B,)             aᵀ r
+z              ``z``        (B,)             query label ±1
+=============  ===========  ===============  ================================================
+
+Forward (spec L7): F(Ψ; P) = aᵀ Relu(W_O Σ_{i≤l} W_V p_i attn_i), attn = softmax_i((W_K p_i)ᵀ W_Q p_q).
+Computing s as Cᵀ(W_Kᵀ u) and v as W_V(C σ) is the same algebra with fewer FLOPs (spec L7).
+
+``attend_to_query`` [C, spec L7 option]: the query column is added to the softmax normalisation
+(its score (W_K p_q)ᵀ u enters the denominator), while the value sum stays over the l context
+columns as in the spec's F. Pruning (spec L9): ``keep`` (m,) of 0/1 multiplies a, i.e.
+F = Σ_{i kept} a_i Relu(W_{O,(i)} v); pruned rows get zero gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.ops import (
+    hinge_backward,
+    hinge_forward,
+    relu_backward,
+    relu_forward,
+    softmax_backward,
+    softmax_forward,
+)
+from refimpl.core.rng import make_rng
+from refimpl.li2024.config import Config
+
+PARAM_NAMES = ("W_Q", "W_K", "W_V", "W_O", "a")
+BACKENDS = ("numpy", "numba")
+
+
+# --------------------------------------------------------------------------------------------
+# parameters
+# --------------------------------------------------------------------------------------------
+def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
+    """Initial Ψ (spec L8 [C]): W_Q⁰ = W_K⁰ = δ[I_{d_X} 0; 0 0], W_V⁰ = I_d, W_O⁰ ~ N(0, ξ²),
+    a_i uniform on {±1/√m} (half of each sign, in random order)."""
+    rng = make_rng(seed)
+    d, dx, m, m_a, m_b = cfg.data.d, cfg.data.d_x, cfg.model.m, cfg.m_a, cfg.m_b
+    W_QK = np.zeros((m_b, d))
+    k = min(m_b, dx)
+    W_QK[np.arange(k), np.arange(k)] = cfg.model.delta  # δ[I_{d_X} 0; 0 0]: label block starts at 0
+    W_V = np.eye(m_a, d)  # "I_d" (rectangular identity when m_a ≠ d)
+    W_O = cfg.model.xi * rng.standard_normal((m, m_a))
+    signs = np.where(np.arange(m) < (m + 1) // 2, 1.0, -1.0)
+    a = rng.permutation(signs) / np.sqrt(m)
+    p = {"W_Q": W_QK, "W_K": W_QK.copy(), "W_V": W_V, "W_O": W_O, "a": a}
+    return {k: v.astype(dtype) for k, v in p.items()}
+
+
+def check_params(params) -> dict:
+    """Validate Ψ: the five arrays, consistent shapes, finite. Returns them as arrays."""
+    if not hasattr(params, "keys"):
+        raise TypeError(f"params must be a dict with keys {list(PARAM_NAMES)}, got {type(params).__name__}")
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing}; required keys: {list(PARAM_NAMES)}")
+    W_Q = check_array("params['W_Q']", params["W_Q"], ndim=2)
+    m_b, d = W_Q.shape
+    W_K = check_array("params['W_K']", params["W_K"], shape=(m_b, d))
+    W_V = check_array("params['W_V']", params["W_V"], shape=(None, d))
+    W_O = check_array("params['W_O']", params["W_O"], shape=(None, W_V.shape[0]))
+    a = check_array("params['a']", params["a"], shape=(W_O.shape[0],))
+    return {"W_Q": W_Q, "W_K": W_K, "W_V": W_V, "W_O": W_O, "a": a}
+
+
+def check_batch(batch, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a batch {P (B, d, l+1), z (B,) of ±1}; returns (P, z)."""
+    if not hasattr(batch, "keys") or "P" not in batch or "z" not in batch:
+        raise ValueError("batch must be a dict with 'P' (B, d, l+1) and 'z' (B,)")
+    P = check_array("batch['P']", batch["P"], shape=(None, d, None))
+    if P.shape[0] < 1 or P.shape[2] < 2:
+        raise ValueError(f"batch['P'] must have B ≥ 1 prompts and l + 1 ≥ 2 columns, got shape {P.shape}")
+    z = check_array("batch['z']", batch["z"], shape=(P.shape[0],))
+    if not np.all(np.abs(z) == 1):
+        raise ValueError(f"batch['z'] must hold labels ±1, got values {np.unique(z)[:5]}")
+    return P, z
+
+
+def _keep_vector(keep, m: int, dtype) -> np.ndarray:
+    if keep is None:
+        return np.ones(m, dtype=dtype)
+    k = check_array("keep", keep, shape=(m,), dtype=dtype)
+    if not np.all((k == 0) | (k == 1)):
+        raise ValueError("keep must be a 0/1 (or bool) mask over the m rows of W_O")
+    return k
+
+
+# --------------------------------------------------------------------------------------------
+# forward / backward (NumPy reference path)
+# --------------------------------------------------------------------------------------------
+def forward(params, P, *, attend_to_query: bool = False, relu_at_zero: float = 0.0, keep=None):
+    """F(Ψ; P) for a batch of prompts (spec L7, L9). Returns ``(F, cache)``; ``cache["sigma"]`` is
+    the attention (B, J)."""
+    W_Q, W_K, W_V, W_O, a = (params[k] for k in PARAM_NAMES)
+    B, d, L1 = P.shape
+    l = L1 - 1
+    J = L1 if attend_to_query else l
+    a_eff = a * _keep_vector(keep, W_O.shape[0], a.dtype)  # (m,) spec L9: pruned rows removed
+
+    C = P[:, :, :l]  # (B, d, l)   context columns
+    p_q = P[:, :, l]  # (B, d)      query column
+    keys = P[:, :, :J]  # (B, d, J)   columns the softmax runs over
+    u = p_q @ W_Q.T  # (B, m_b)   spec L7: u = W_Q p_q
+    k_u = u @ W_K  # (B, d)     W_Kᵀ u
+    s = np.einsum("bdj,bd->bj", keys, k_u)  # (B, J)  spec L7: s_i = (W_K p_i)ᵀ W_Q p_q
+    sigma, sm_cache = softmax_forward(s, axis=-1)  # (B, J)  spec L7: attn_i = softmax_i(s)
+    cbar = np.einsum("bdi,bi->bd", C, sigma[:, :l])  # (B, d)  c̄ = C σ
+    v = cbar @ W_V.T  # (B, m_a)   spec L7: v = W_V c̄ = Σ_i W_V p_i attn_i
+    h = v @ W_O.T  # (B, m)     h = W_O v
+    r, relu_cache = relu_forward(h, relu_at_zero)  # (B, m)  r = Relu(h)
+    F = r @ a_eff  # (B,)       spec L7: F = aᵀ r
+    cache = dict(
+        params=params, P=P, l=l, J=J, a_eff=a_eff, keep=a_eff != 0 if keep is not None else None,
+        u=u, s=s, sigma=sigma, sm_cache=sm_cache, cbar=cbar, v=v, h=h, r=r, relu_cache=relu_cache,
+    )
+    return F, cache
+
+
+def backward(dF, cache, *, train_a: bool = False) -> dict:
+    """Gradients of Σ_b dF_b F_b with respect to Ψ (spec L12), keyed like the parameters.
+
+    ``grads["a"]`` is present only when ``train_a``.
+    """
+    W_Q, W_K, W_V, W_O, a = (cache["params"][k] for k in PARAM_NAMES)
+    P, l, J = cache["P"], cache["l"], cache["J"]
+    C, p_q, keys = P[:, :, :l], P[:, :, l], P[:, :, :J]
+    u, cbar, v, r = cache["u"], cache["cbar"], cache["v"], cache["r"]
+
+    # F = aᵀ r
+    dr = dF[:, None] * cache["a_eff"][None, :]  # (B, m)
+    # r = Relu(h):  δh = g (a ⊙ 𝟙[h > 0])                                   spec L12
+    dh = relu_backward(dr, cache["relu_cache"])  # (B, m)
+    # h = W_O v:  ∇W_O = δh vᵀ,  δv = W_Oᵀ δh                               spec L12
+    dW_O = dh.T @ v  # (m, m_a)
+    dv = dh @ W_O  # (B, m_a)
+    # v = W_V c̄:  ∇W_V = δv c̄ᵀ,  δc̄ = W_Vᵀ δv                              spec L12
+    dW_V = dv.T @ cbar  # (m_a, d)
+    dcbar = dv @ W_V  # (B, d)
+    # c̄ = C σ:  c_i = δvᵀ W_V p_i for context columns (the query column carries no value)
+    c = np.zeros_like(cache["sigma"])  # (B, J)
+    c[:, :l] = np.einsum("bdi,bd->bi", C, dcbar)
+    # σ = softmax(s):  γ_i = σ_i (c_i − Σ_j σ_j c_j)                         spec L12
+    gamma = softmax_backward(c, cache["sm_cache"])  # (B, J)
+    # s_i = p_iᵀ W_Kᵀ u:  C γ is the score-weighted key sum
+    Cg = np.einsum("bdj,bj->bd", keys, gamma)  # (B, d)
+    # ∇W_K = u (Cγ)ᵀ                                                        spec L12
+    dW_K = u.T @ Cg  # (m_b, d)
+    # u = W_Q p_q:  ∇W_Q = W_K (Cγ) p_qᵀ                                    spec L12
+    du = Cg @ W_K.T  # (B, m_b)
+    dW_Q = du.T @ p_q  # (m_b, d)
+    grads = {"W_Q": dW_Q, "W_K": dW_K, "W_V": dW_V, "W_O": dW_O}
+    if train_a:
+        da = dF @ r  # (m,) ∇a = g r                                       spec L12
+        if cache["keep"] is not None:
+            da = da * cache["keep"]
+        grads["a"] = da
+    return grads
+
+
+def hinge_loss(F, z):
+    """Mean hinge risk R = (1/B) Σ max{0, 1 − z F} (spec L10) and dR/dF."""
+    losses, cache = hinge_forward(F, z)
+    dF = hinge_backward(np.full_like(F, 1.0 / F.shape[0]), cache)  # g / B, g = −z 𝟙[zF < 1]
+    return float(np.mean(losses)), dF
+
+
+def loss_and_grads(
+    params,
+    batch,
+    backend: str = "numpy",
+    *,
+    attend_to_query: bool = False,
+    train_a: bool = False,
+    relu_at_zero: float = 0.0,
+    keep=None,
+    check: bool = True,
+    return_aux: bool = False,
+):
+    """Mean hinge loss over the batch and its gradients (spec L10, L12).
+
+    ``params``: {W_Q, W_K, W_V, W_O, a}; ``batch``: {P (B, d, l+1), z (B,)} (extra keys ignored).
+    ``backend``: "numpy" (this module, the readable reference) or "numba" (``kernels.py``).
+    Returns ``(loss, grads)``, or ``(loss, grads, aux)`` with ``aux = {"F", "attn"}`` when
+    ``return_aux``. ``check=False`` skips input validation (trusted callers in hot loops).
+    """
+    check_choice("backend", backend, BACKENDS)
+    check_choice("relu_at_zero", relu_at_zero, (0, 1))
+    if check:
+        params = check_params(params)
+        P, z = check_batch(batch, params["W_Q"].shape[1])
+    else:
+        P, z = batch["P"], batch["z"]
+    if backend == "numba":
+        from refimpl.li2024.kernels import loss_and_grads_numba
+
+        loss, grads, F, attn = loss_and_grads_numba(
+            params, P, z, attend_to_query=attend_to_query, train_a=train_a, relu_at_zero=relu_at_zero,
+            keep=None if keep is None else _keep_vector(keep, params["W_O"].shape[0], params["a"].dtype),
+        )
+    else:
+        F, cache = forward(params, P, attend_to_query=attend_to_query, relu_at_zero=relu_at_zero, keep=keep)
+        loss, dF = hinge_loss(F, z)
+        grads = backward(dF, cache, train_a=train_a)
+        attn = cache["sigma"]
+    if return_aux:
+        return loss, grads, {"F": F, "attn": attn}
+    return loss, grads
+
+
+def predict(params, P, *, attend_to_query: bool = False, relu_at_zero: float = 0.0, keep=None):
+    """F and the attention for a batch of prompts (forward only): returns ``(F, attn)``."""
+    F, cache = forward(params, P, attend_to_query=attend_to_query, relu_at_zero=relu_at_zero, keep=keep)
+    return F, cache["sigma"]

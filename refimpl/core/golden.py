@@ -7,7 +7,8 @@ File format (DESIGN.md, "Golden vectors"):
 - ``param/*``, ``input/*``, ``output/*``, ``grad/*``, ``trajectory/*``: arrays, keys per model spec.
 
 Strings are stored as 0-d unicode arrays, so files load with ``np.load(path)`` (no pickle).
-:func:`compare` checks every array key of the reference against a candidate:
+:func:`compare` checks every array key of the reference against a candidate (any ``.npz`` with
+those keys; its own ``meta/*`` keys are optional):
 ``|cand − ref| ≤ atol + rtol·|ref|`` elementwise; a missing key or a shape mismatch fails.
 """
 
@@ -65,16 +66,21 @@ def atomic_savez(path, payload: Mapping[str, np.ndarray]) -> Path:
     return path
 
 
-def load_golden(path) -> dict[str, np.ndarray]:
-    """Load a golden file into a dict; raises ``ValueError`` if it is not one."""
+def load_npz(path) -> dict[str, np.ndarray]:
+    """Load any ``.npz`` file into a dict (a candidate needs no ``meta/*`` keys)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"golden file not found: {path}")
+        raise FileNotFoundError(f"file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as f:
-            data = {k: f[k] for k in f.files}
+            return {k: f[k] for k in f.files}
     except Exception as exc:  # zipfile / format errors
         raise ValueError(f"{path} is not a readable .npz file: {exc}") from exc
+
+
+def load_golden(path) -> dict[str, np.ndarray]:
+    """Load a golden file into a dict; raises ``ValueError`` if it is not one."""
+    data = load_npz(path)
     fmt = data.get("meta/format")
     if fmt is None or str(fmt) != FORMAT:
         raise ValueError(f"{path} is not a refimpl golden file (meta/format = {fmt!r})")
@@ -133,7 +139,7 @@ def compare(ref, cand, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL
     if rtol < 0 or atol < 0:
         raise ValueError(f"rtol and atol must be ≥ 0, got rtol={rtol}, atol={atol}")
     R = load_golden(ref) if not isinstance(ref, Mapping) else ref
-    C = load_golden(cand) if not isinstance(cand, Mapping) else dict(cand)
+    C = load_npz(cand) if not isinstance(cand, Mapping) else dict(cand)
     out = CompareResult(rtol=rtol, atol=atol)
     for key in ("meta/model", "meta/dtype"):
         if key in R and key in C and str(R[key]) != str(C[key]):

@@ -21,7 +21,7 @@ ModelConfig.attend_to_query   False      L7 [D] softmax over the l context colum
 ModelConfig.train_a           False      L8 [C] a fixed, a_i = ±1/√m
 ModelConfig.relu_at_zero      0.0        L12 [C] ReLU derivative at h = 0
 TrainConfig.batch_size, lr    64, 0.5    L11 [C]
-TrainConfig.steps             1000       L11 [C]
+TrainConfig.steps             2000       L11 [C] (same-pattern attention ≈0.93; 0.90 at 1000)
 ============================  =========  ===========================================================
 """
 
@@ -136,11 +136,11 @@ class ModelConfig:
 class TrainConfig:
     """SGD, spec L11: B fresh prompts per step from T_tr, W ← W − η mean-gradient."""
 
-    steps: int = 1000
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 0.5
-    eval_every: int = 25
-    n_eval: int = 512
+    eval_every: int = 50
+    n_eval: int = 2000
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "n_eval"):

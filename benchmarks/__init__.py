@@ -1,0 +1,1 @@
+"""CPU benchmarks: ``python -m benchmarks`` or ``refimpl bench``."""

@@ -1,0 +1,159 @@
+"""Command line: ``refimpl train | golden | validate | bench``.
+
+    refimpl train li2024 --preset default [--steps N] [--seed S] [--out DIR]
+    refimpl golden export li2024 --seed 0 --out li.npz
+    refimpl golden compare REF.npz CAND.npz [--rtol 1e-9] [--atol 1e-12]
+    refimpl validate [--paper li2024] [--profile quick|full] [--out DIR] [--no-cache]
+    refimpl bench [--model li2024] [--quick] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+MODELS = ("li2024",)
+
+
+def _golden_module(model: str):
+    if model == "li2024":
+        from refimpl.li2024 import golden
+
+        return golden
+    raise ValueError(f"unknown model {model!r}; allowed: {list(MODELS)}")
+
+
+def cmd_train(args) -> int:
+    import dataclasses
+
+    import numpy as np
+
+    from refimpl.core.golden import atomic_savez
+    from refimpl.li2024 import preset, train
+    from refimpl.report import _atomic_write_bytes
+
+    cfg = preset(args.preset)
+    if args.steps is not None:
+        cfg = cfg.replace(train=dict(steps=args.steps))
+    out = Path(args.out or f"runs/{args.model}-{args.preset}-seed{args.seed}")
+    res = train(cfg, args.seed, backend=args.backend, progress=None if not args.quiet else False)
+    atomic_savez(out / "params.npz", {f"param/{k}": v for k, v in res.params.items()})
+    atomic_savez(out / "curve.npz", {**{f"history/{k}": v for k, v in res.history.items()},
+                                     **{f"evals/{k}": v for k, v in res.evals.items()}})
+    summary = {
+        "model": args.model, "preset": args.preset, "seed": args.seed, "backend": args.backend,
+        "config": dataclasses.asdict(cfg), "wall_s": res.wall_s,
+        "final": {k: float(v[-1]) for k, v in res.evals.items() if k != "step"},
+    }
+    _atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
+    fin = summary["final"]
+    print(f"trained {cfg.train.steps} steps in {res.wall_s:.1f} s; "
+          f"unseen-task error {fin['unseen/error']:.4f}, training-task error {fin['train/error']:.4f}, "
+          f"same-pattern attention {fin['unseen/attn_same']:.3f} (evaluation batches of {cfg.train.n_eval})")
+    print(f"wrote {out}/params.npz, curve.npz, summary.json")
+    return 0
+
+
+def cmd_golden_export(args) -> int:
+    from refimpl.core.golden import write_golden
+
+    mod = _golden_module(args.model)
+    config, arrays = mod.golden_arrays(args.seed, dtype=args.dtype)
+    path = write_golden(args.out, model=args.model, seed=args.seed, dtype=args.dtype, config=config, arrays=arrays)
+    print(f"wrote {path}: {len(arrays)} arrays ({', '.join(sorted(arrays))})")
+    return 0
+
+
+def cmd_golden_compare(args) -> int:
+    from refimpl.core.golden import compare
+
+    res = compare(args.ref, args.cand, rtol=args.rtol, atol=args.atol)
+    print(res.table())
+    return 0 if res.ok else 1
+
+
+def cmd_validate(args) -> int:
+    from refimpl.report import run_validation
+
+    papers = None if args.paper in (None, "all") else [args.paper]
+    results = run_validation(papers, args.profile, args.out, use_cache=not args.no_cache,
+                             progress=None if not args.quiet else False)
+    n_fail = sum(c.verdict == "fail" for cs in results.values() for c in cs)
+    n_pass = sum(c.verdict == "pass" for cs in results.values() for c in cs)
+    print(f"wrote {Path(args.out) / 'report.md'} and results.json: {n_pass} pass, {n_fail} fail")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from benchmarks.step import main as bench_main
+
+    return bench_main(model=args.model, quick=args.quick, threads=args.threads, repeats=args.repeats,
+                      json_path=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="refimpl", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from a named preset; saves parameters and curves")
+    t.add_argument("model", choices=MODELS)
+    t.add_argument("--preset", default="default")
+    t.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default=None, help="output folder (default runs/MODEL-PRESET-seedS)")
+    t.add_argument("--backend", choices=("numpy", "numba"), default="numba")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_train)
+
+    g = sub.add_parser("golden", help="export or compare golden vectors")
+    gs = g.add_subparsers(dest="golden_command", required=True)
+    ge = gs.add_parser("export", help="write a golden .npz file")
+    ge.add_argument("model", choices=MODELS)
+    ge.add_argument("--seed", type=int, default=0)
+    ge.add_argument("--out", required=True)
+    ge.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    ge.set_defaults(fn=cmd_golden_export)
+    gc = gs.add_parser("compare", help="compare a candidate file against a reference; exit 1 on mismatch")
+    gc.add_argument("ref")
+    gc.add_argument("cand")
+    gc.add_argument("--rtol", type=float, default=None)
+    gc.add_argument("--atol", type=float, default=None)
+    gc.set_defaults(fn=cmd_golden_compare)
+
+    v = sub.add_parser("validate", help="run the theorem checks and figures; write report.md")
+    v.add_argument("--paper", default="all", help="li2024, or all (default)")
+    v.add_argument("--profile", choices=("quick", "full"), default="quick")
+    v.add_argument("--out", default="report")
+    v.add_argument("--no-cache", action="store_true", help="recompute everything")
+    v.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.set_defaults(fn=cmd_validate)
+
+    b = sub.add_parser("bench", help="median training-step time per backend (threads pinned)")
+    b.add_argument("--model", choices=MODELS, default="li2024")
+    b.add_argument("--quick", action="store_true", help="fewer repeats")
+    b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--repeats", type=int, default=None)
+    b.add_argument("--json", default=None, help="also write the records to this JSON file")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "golden_command", None) == "compare":
+        from refimpl.core.golden import DEFAULT_ATOL, DEFAULT_RTOL
+
+        args.rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
+        args.atol = DEFAULT_ATOL if args.atol is None else args.atol
+    try:
+        return args.fn(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"refimpl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -296,3 +296,27 @@ def test_gradcheck_rejects_mismatched_gradients():
         gradcheck(f, {"x": x}, {"x": g.T})
     with pytest.raises(ValueError, match="eps must be > 0"):
         gradcheck(f, {"x": x}, {"x": g}, eps=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# dtypes: float32 in, float32 out (DESIGN.md: "float32 selectable where benchmarks need it")
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("at_zero", [0.0, 1.0])
+def test_forward_and_backward_preserve_float32(at_zero):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    x[0, 0] = 0.0  # exercise the h == 0 branch of the ReLU mask
+    up = rng.standard_normal((3, 4)).astype(np.float32)
+    z = np.where(rng.random((3, 4)) < 0.5, -1.0, 1.0).astype(np.float32)
+    pairs = {
+        "softmax": (softmax_forward, softmax_backward, (x,)),
+        "relu": (relu_forward, relu_backward, (x, at_zero)),
+        "hinge": (hinge_forward, hinge_backward, (x, z)),
+        "squared": (squared_forward, squared_backward, (x, z)),
+    }
+    dtypes = {}
+    for name, (fwd, bwd, args) in pairs.items():
+        out, cache = fwd(*args)
+        dtypes[name] = (out.dtype, bwd(up, cache).dtype)
+    want = {name: (np.dtype(np.float32), np.dtype(np.float32)) for name in pairs}
+    assert dtypes == want, f"(forward, backward) dtypes for float32 inputs: {dtypes}"

@@ -18,7 +18,8 @@ def softmax_forward(x: np.ndarray, axis: int = 0):
 
     σ = exp(x − max x) / Σ exp(x − max x). Returns ``(σ, cache)`` with ``cache = (σ, axis)``.
     """
-    shifted = x - np.max(x, axis=axis, keepdims=True)  # max subtracted: exp never overflows
+    with np.errstate(over="ignore"):  # x − max may round to −inf for |x| ~ 1e308; exp(−inf) = 0 is right
+        shifted = x - np.max(x, axis=axis, keepdims=True)  # max subtracted: exp never overflows
     e = np.exp(shifted)
     sigma = e / np.sum(e, axis=axis, keepdims=True)
     return sigma, (sigma, axis)
@@ -42,7 +43,7 @@ def relu_forward(h: np.ndarray, at_zero: float = 0.0):
 def relu_backward(dr: np.ndarray, cache):
     """dh = dr ⊙ 𝟙[h > 0] (with ``at_zero`` at h == 0)."""
     h, at_zero = cache
-    mask = np.where(h > 0, 1.0, np.where(h == 0, at_zero, 0.0))
+    mask = np.where(h > 0, 1.0, np.where(h == 0, at_zero, 0.0)).astype(dr.dtype, copy=False)
     return dr * mask
 
 

@@ -11,6 +11,7 @@ DataConfig.beta               1.0        L1 [C]
 DataConfig.kappa_max          0.5        L2 [P: K_κ ≤ 1/2]
 DataConfig.basis              "random"   L1 [C] orthonormal patterns from the QR of a Gaussian
 DataConfig.train_shifts       (1, 2, 3)  L3 [C] T_tr = {(a, a + s mod M1) : s ∈ S}
+DataConfig.train_tasks        None       L3: an explicit T_tr (pairs) overrides train_shifts
 DataConfig.alpha, l_train     0.8, 20    L4 [C] (the paper's training α is not recoverable)
 DataConfig.alpha_test, l_test 0.8, 20    L13 / issue target (α' = 0.8, l_ts = 20)
 DataConfig.M1_ood, S1         3, 1.0     L6 [P: M1' = 3; C: µ'_j = (S1/2)(µ_{2j−1} + µ_{2j})]
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 
 
@@ -38,7 +40,7 @@ def _require(cond: bool, message: str) -> None:
 
 
 def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class DataConfig:
     kappa_max: float = 0.5
     basis: str = "random"
     train_shifts: tuple = (1, 2, 3)
+    train_tasks: tuple | None = None
     alpha: float = 0.8
     l_train: int = 20
     alpha_test: float = 0.8
@@ -81,20 +84,29 @@ class DataConfig:
             len(s) >= 1 and all(_is_int(x) and 1 <= x <= self.M1 - 1 for x in s) and len(set(s)) == len(s),
             f"train_shifts must be distinct ints in [1, M1 − 1] = [1, {self.M1 - 1}], got {s!r}",
         )
+        if self.train_tasks is not None:
+            tt = tuple(tuple(int(x) if _is_int(x) else x for x in t) for t in self.train_tasks)
+            object.__setattr__(self, "train_tasks", tt)
+            _require(
+                len(tt) >= 1
+                and all(len(t) == 2 and all(_is_int(x) and 0 <= x < self.M1 for x in t) and t[0] != t[1] for t in tt)
+                and len(set(tt)) == len(tt),
+                f"train_tasks must be distinct pairs (a, b), a ≠ b, of pattern indices in [0, {self.M1}), got {tt!r}",
+            )
         for name in ("alpha", "alpha_test"):
             v = getattr(self, name)
             _require(
                 isinstance(v, (int, float)) and 0 <= v <= 1, f"{name} must be in [0, 1], got {v!r}"
             )
         _require(
-            self.M1 > 2 or self.alpha == 1 and self.alpha_test == 1,
-            f"with M1 = 2 there is no task-irrelevant pattern, so alpha and alpha_test must be 1 (got {self.alpha}, {self.alpha_test})",
-        )
-        _require(
             2 * self.M1_ood <= self.M1,
             f"M1_ood must be ≤ M1 / 2 = {self.M1 // 2} (each ODR pattern mixes two IDR patterns, spec L6 [C]), got {self.M1_ood}",
         )
         _require(self.M1_ood >= 2, f"M1_ood must be ≥ 2 (an OOD task needs two patterns), got {self.M1_ood}")
+        _require(
+            self.M1_ood > 2 or self.alpha_test == 1,
+            f"with M1_ood = 2 OOD prompts have no task-irrelevant pattern, so alpha_test must be 1 (got {self.alpha_test})",
+        )
         _require(self.S1 > 0 and math.isfinite(self.S1), f"S1 must be > 0, got {self.S1!r}")
 
     @property
@@ -216,7 +228,7 @@ def _build_presets() -> None:
         Config(
             data=DataConfig(d_x=12, d_y=4, M1=6, M2=6, l_train=8, l_test=8),
             model=ModelConfig(m=16),
-            train=TrainConfig(steps=50, batch_size=16, eval_every=10, n_eval=64),
+            train=TrainConfig(steps=300, batch_size=16, eval_every=25, n_eval=64),
         ),
     )
     # golden: the default model and data, a batch of 16 prompts (spec L §7 golden file)

@@ -18,6 +18,7 @@ Every draw uses an explicit ``np.random.Generator``; sampling is vectorised over
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,10 +80,37 @@ def make_instance(cfg: DataConfig, seed) -> Instance:
     nu_ood = Rq @ nu  # (M2, d_x)
 
     tasks = all_tasks(cfg.M1)
-    train = training_tasks(cfg.M1, cfg.train_shifts)
+    if cfg.train_tasks is not None:
+        train = np.array(cfg.train_tasks, dtype=np.int64).reshape(-1, 2)
+    else:
+        train = training_tasks(cfg.M1, cfg.train_shifts)
     train_set = {tuple(t) for t in train}
     unseen = np.array([t for t in tasks if tuple(t) not in train_set], dtype=np.int64).reshape(-1, 2)
     return Instance(cfg, mu, nu, mu_ood, nu_ood, coef, q, tasks, train, unseen, all_tasks(cfg.M1_ood))
+
+
+def coverage(tasks: np.ndarray, M1: int) -> tuple[np.ndarray, np.ndarray]:
+    """How often each pattern is the + pattern and the − pattern in a task set (spec L3)."""
+    tasks = np.asarray(tasks)
+    return np.bincount(tasks[:, 0], minlength=M1), np.bincount(tasks[:, 1], minlength=M1)
+
+
+def with_ood(inst: Instance, *, S1: float | None = None, nu_ood: np.ndarray | None = None) -> Instance:
+    """A copy of ``inst`` with other OOD patterns: ODR coefficients rescaled to sum to ``S1`` (spec
+    L6) and/or the ODI patterns replaced by ``nu_ood`` (M2, d_x). In-domain objects are shared."""
+    coef, mu_ood = inst.ood_coef, inst.mu_ood
+    if S1 is not None:
+        if not (S1 > 0 and np.isfinite(S1)):
+            raise ValueError(f"S1 must be > 0, got {S1!r}")
+        coef = coef * (S1 / coef.sum(axis=1, keepdims=True))  # rows now sum to S1
+        mu_ood = coef @ inst.mu
+    if nu_ood is not None:
+        if np.shape(nu_ood) != inst.nu.shape:
+            raise ValueError(f"nu_ood must have shape {inst.nu.shape}, got {np.shape(nu_ood)}")
+        nu_ood = np.asarray(nu_ood, dtype=np.float64)
+    else:
+        nu_ood = inst.nu_ood
+    return dataclasses.replace(inst, mu_ood=mu_ood, ood_coef=coef, nu_ood=nu_ood)
 
 
 def sample_batch(

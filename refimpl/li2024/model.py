@@ -119,7 +119,8 @@ def forward(params, P, *, attend_to_query: bool = False, relu_at_zero: float = 0
     B, d, L1 = P.shape
     l = L1 - 1
     J = L1 if attend_to_query else l
-    a_eff = a * _keep_vector(keep, W_O.shape[0], a.dtype)  # (m,) spec L9: pruned rows removed
+    kv = _keep_vector(keep, W_O.shape[0], a.dtype)  # (m,) 1 = kept, 0 = pruned
+    a_eff = a * kv  # (m,) spec L9: pruned rows removed
 
     C = P[:, :, :l]  # (B, d, l)   context columns
     p_q = P[:, :, l]  # (B, d)      query column
@@ -134,7 +135,7 @@ def forward(params, P, *, attend_to_query: bool = False, relu_at_zero: float = 0
     r, relu_cache = relu_forward(h, relu_at_zero)  # (B, m)  r = Relu(h)
     F = r @ a_eff  # (B,)       spec L7: F = aᵀ r
     cache = dict(
-        params=params, P=P, l=l, J=J, a_eff=a_eff, keep=a_eff != 0 if keep is not None else None,
+        params=params, P=P, l=l, J=J, a_eff=a_eff, keep=kv if keep is not None else None,
         u=u, s=s, sigma=sigma, sm_cache=sm_cache, cbar=cbar, v=v, h=h, r=r, relu_cache=relu_cache,
     )
     return F, cache
@@ -214,6 +215,8 @@ def loss_and_grads(
         P, z = check_batch(batch, params["W_Q"].shape[1])
     else:
         P, z = batch["P"], batch["z"]
+    dt = params["W_Q"].dtype  # compute in the parameters' precision (float32 stays float32)
+    P, z = np.asarray(P, dtype=dt), np.asarray(z, dtype=dt)
     if backend == "numba":
         from refimpl.li2024.kernels import loss_and_grads_numba
 

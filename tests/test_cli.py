@@ -1,0 +1,118 @@
+"""Command line: train, validate (runner, cache, report), bench, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from refimpl import report
+from refimpl.cli import main
+
+
+def test_train_writes_params_curve_summary(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "li2024", "--preset", "tiny", "--steps", "30", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    with np.load(out / "params.npz") as f:
+        assert set(f.files) == {"param/W_Q", "param/W_K", "param/W_V", "param/W_O", "param/a"}
+    with np.load(out / "curve.npz") as f:
+        assert f["history/loss"].shape == (30,)
+        assert f["evals/step"][-1] == 30
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["train"]["steps"] == 30 and summary["seed"] == 1
+    assert "unseen-task error" in capsys.readouterr().out
+
+
+def test_train_unknown_preset_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "li2024", "--preset", "nope", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown li2024 preset 'nope'" in err and "default" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_subcommand_or_model_exits_nonzero():
+    with pytest.raises(SystemExit) as e:
+        main(["train", "gpt5"])
+    assert e.value.code == 2
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    assert main(["validate", "--paper", "li2024", "--profile", "quick", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_validate_writes_report_results_and_figures(quick_report):
+    md = (quick_report / "report.md").read_text()
+    res = json.loads((quick_report / "results.json").read_text())
+    claims = res["papers"]["li2024"]
+    ids = [c["id"] for c in claims]
+    assert "L13a" in ids and "L16" in ids
+    for c in claims:
+        assert c["verdict"] in ("pass", "fail", "info")
+        assert c["measured"] and c["expected"]
+        if c["figure"]:
+            assert (quick_report / c["figure"]).stat().st_size > 10_000
+            assert f"]({c['figure']})" in md
+    assert "| L13a |" in md and res["versions"]["numpy"] == np.__version__
+    # the default-preset training meets its target (issue 2: unseen-task error ≤ 1% at α' = 0.8, l_ts = 20)
+    first = claims[0]
+    assert first["id"] == "L13a" and first["numbers"]["error_unseen"][0] <= 0.01
+
+
+def test_validate_rerun_uses_cache(quick_report, monkeypatch):
+    calls = []
+    ctx = report.Context("li2024", "quick", quick_report)
+    from validation.li2024 import training
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: calls.append(1))
+    claims = training.run(ctx)
+    assert calls == [] and ctx.cache_misses == 0 and ctx.cache_hits >= 2
+    assert claims[0].numbers["error_unseen"][0] <= 0.01
+
+
+def test_cache_key_depends_on_config_and_code(tmp_path):
+    a = report.Context("p", "quick", tmp_path, code="v1")
+    b = report.Context("p", "quick", tmp_path, code="v2")
+    assert a.cache_key("x", {"s": 1}) != a.cache_key("x", {"s": 2})
+    assert a.cache_key("x", {"s": 1}) != b.cache_key("x", {"s": 1})
+    assert a.cached("x", {"s": 1}, lambda: 41) == 41
+    assert a.cached("x", {"s": 1}, lambda: 42) == 41  # reused
+    assert b.cached("x", {"s": 1}, lambda: 43) == 43  # new code version → recomputed
+
+
+def test_corrupt_cache_entry_is_recomputed(tmp_path):
+    ctx = report.Context("p", "quick", tmp_path, code="v")
+    ctx.cached("x", 1, lambda: "good")
+    (entry,) = list((tmp_path / ".cache").iterdir())
+    entry.write_bytes(b"\x80garbage")
+    assert ctx.cached("x", 1, lambda: "again") == "again"
+    assert pickle.loads(entry.read_bytes()) == "again"
+
+
+def test_validate_rejects_unknown_paper_and_profile(tmp_path, capsys):
+    assert main(["validate", "--paper", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown paper 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["validate", "--profile", "huge", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="profile must be one of"):
+        report.run_validation(["li2024"], "huge", tmp_path)
+
+
+def test_claim_rejects_unknown_verdict():
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        report.Claim("X", "c", "s", "m", "e", verdict="maybe")
+
+
+def test_bench_prints_and_writes_records(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--repeats", "3", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "threads pinned: 1" in out and "numba" in out
+    rec = json.loads(path.read_text())
+    backends = {r["backend"] for r in rec["records"]}
+    assert {"numpy", "numba"} <= backends
+    assert all(r["median_s"] > 0 and r["threads"] == 1 for r in rec["records"])

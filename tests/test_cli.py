@@ -66,9 +66,9 @@ def test_validate_writes_report_results_and_figures(quick_report):
 def test_validate_rerun_uses_cache(quick_report, monkeypatch):
     calls = []
     ctx = report.Context("li2024", "quick", quick_report)
-    from validation.li2024 import training
+    from validation.li2024 import _common, training
 
-    monkeypatch.setattr(training, "train", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(_common, "train", lambda *a, **k: calls.append(1))
     claims = training.run(ctx)
     assert calls == [] and ctx.cache_misses == 0 and ctx.cache_hits >= 2
     assert claims[0].numbers["error_unseen"][0] <= 0.01

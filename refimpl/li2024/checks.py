@@ -257,7 +257,7 @@ def check_l13c_iterations_vs_alpha(fit: Fit, base: Config, alphas: Sequence[floa
     fitres = loglog_fit(A[ok_pts], its[ok_pts]) if ok_pts.sum() >= 3 else None
     lo, hi = fitres["ci"] if fitres else (np.nan, np.nan)
     inside = bool(fitres is not None and lo <= L13C_EXPONENT <= hi)
-    means = np.nanmean(its, axis=1)
+    means = np.array([np.mean(row[np.isfinite(row)]) if np.isfinite(row).any() else np.nan for row in its])
     return Claim(
         id="L13c",
         claim="Iterations to reach a loss threshold scale as α^(-2/3)",

@@ -28,7 +28,6 @@ def _golden_module(model: str):
 def cmd_train(args) -> int:
     import dataclasses
 
-    import numpy as np
 
     from refimpl.core.golden import atomic_savez
     from refimpl.li2024 import preset, train

@@ -175,7 +175,7 @@ def test_forward_matches_the_spec_formula(case, attend_to_query):
 @given(case=li_case(), data=st.data())
 def test_pruning_mask_zeroes_pruned_rows_and_sums_kept_neurons(case, data):
     params, batch = case
-    P, z = batch["P"], batch["z"]
+    P = batch["P"]
     m = params["W_O"].shape[0]
     keep = data.draw(hnp.arrays(np.float64, (m,), elements=st.sampled_from([0.0, 1.0])), label="keep")
     attend_to_query = data.draw(st.booleans(), label="attend_to_query")

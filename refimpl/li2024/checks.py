@@ -10,9 +10,11 @@ use :func:`plain_fit` on small configurations.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy import stats
 
 from refimpl.li2024.config import Config
 from refimpl.li2024.data import Instance, sample_batch
@@ -159,8 +161,6 @@ def first_length_below(lengths, errors, eps: float) -> float:
 
 def loglog_fit(x, y, level: float = 0.95) -> dict:
     """Least-squares slope of log y on log x with a t-interval (needs ≥ 3 points)."""
-    from scipy import stats
-
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
     res = stats.linregress(lx, ly)
     dof = len(lx) - 2
@@ -1566,4 +1566,316 @@ def check_e5(meas: Sequence[dict], tol: float = E5_TOL) -> Claim:
         numbers={"seeds": [d["seed"] for d in meas], "alphas": alphas, "rates": rates, "hinge": H, "error": E,
                  "hinge_unpruned": H0, "d_hinge": D, "rate_2x": r2x, "small_fraction":
                  np.array([d["small"].mean() for d in meas])},
+    )
+
+
+# ============================================================================================
+# E3: in-context learning vs classical learners fitted on each prompt's context
+# ============================================================================================
+# For every test prompt, each classical learner is fitted on that prompt's l context pairs
+# (x_i = feature block of context column i, label y_i = ±1) and predicts the query's label from
+# x_query; the trained one-layer model (spec L7) predicts sign F(Ψ; P) from the whole prompt. All
+# learners see the same prompts, so their errors are compared prompt by prompt (paired).
+# 
+# Sampling [C]. The errors to resolve are ~1e−3 while one scikit-learn fit costs ~0.5 ms, so plain
+# Monte Carlo would need hundreds of thousands of fits. Nearly every error happens on the few prompts
+# where no or one context example shares the query's relevant pattern (ICL errs only there at
+# l = 20), and the number k of such context examples is known exactly for every prompt: k ~
+# Binomial(l, α'/2) (spec L4: each context example has the query's pattern with probability α'/2,
+# independently). We therefore use stratified sampling: prompts are drawn from the data model
+# (``sample_batch``) in chunks, binned into strata by k ({0}, {1}, {2}, {≥ 3}, rare strata merged
+# with their neighbour), the first ``n_per_stratum`` prompts of each stratum are kept, and every
+# learner's error is estimated as Σ_h W_h · (error rate in stratum h) with the exact binomial
+# weights W_h. This is unbiased, and it spends the fits where the errors are. The ICL error on all
+# generated candidates (plain Monte Carlo, cheap) is reported beside it as a cross-check.
+
+
+# --------------------------------------------------------------------------------------------
+# E3: classical learners fitted per prompt
+# --------------------------------------------------------------------------------------------
+E3_CLASSICAL = ("logistic", "svm_gauss", "svm_linear", "1nn", "3nn")
+E3_LABELS = {"icl": "ICL (trained one-layer model)", "logistic": "logistic regression",
+             "svm_gauss": "SVM, Gaussian kernel", "svm_linear": "SVM, linear kernel",
+             "1nn": "1-NN", "3nn": "3-NN"}
+E3_STRATA_SPLIT = 3  # strata by k = # contexts sharing the query's pattern: {0}, {1}, {2}, {≥ 3} [C]
+E3_MIN_EXPECTED = 50  # a stratum expected to get fewer candidates than this is merged upward [C]
+E3_RNG_TAG = 3003  # key of the E3 prompt streams in prompt_rng (distinct from other measurements)
+
+# spec L §6 E3, values read off the paper's plot at l = 20 (a learner not listed: not given)
+E3_PAPER_L20 = {
+    0.8: {"icl": 1e-3},  # "ICL below 1e−3", ≈ logistic, both best (an upper bound, drawn as such)
+    0.6: {"icl": 1.5e-3, "logistic": 3.5e-3, "1nn": 7e-3, "3nn": 9e-3, "svm_gauss": 1.3e-2, "svm_linear": 3.5e-2},
+}
+E3_PAPER_NOTE = {0.8: "ICL < 1e-3 ≈ logistic regression, both best"}
+
+
+def classical_learners() -> dict:
+    """The classical learners of E3 as scikit-learn estimators, keyed by name (spec L §6 E3).
+
+    Hyper-parameters [C] (the paper does not give them): scikit-learn's defaults —
+    ``LogisticRegression()`` (L2 penalty, C = 1, lbfgs, intercept), ``SVC(kernel="rbf")``
+    ("SVM Gaussian": C = 1, γ = "scale" = 1 / (d_X · Var(X))), ``SVC(kernel="linear")`` (C = 1),
+    ``KNeighborsClassifier(1)`` and ``KNeighborsClassifier(3)`` (Euclidean distance, uniform
+    votes). scikit-learn is the optional ``validate`` extra; it is imported here, when needed.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC
+
+    return {
+        "logistic": LogisticRegression(),
+        "svm_gauss": SVC(kernel="rbf"),
+        "svm_linear": SVC(kernel="linear"),
+        "1nn": KNeighborsClassifier(n_neighbors=1),
+        "3nn": KNeighborsClassifier(n_neighbors=3),
+    }
+
+
+def classical_errors(X: np.ndarray, y: np.ndarray, x_query: np.ndarray, z: np.ndarray,
+                     names: Sequence[str] = E3_CLASSICAL) -> dict[str, np.ndarray]:
+    """Per-prompt errors (n,) bool of each classical learner, fitted on each prompt's context.
+
+    ``X`` (n, l, d_X) context features, ``y`` (n, l) context labels ±1, ``x_query`` (n, d_X),
+    ``z`` (n,) query labels ±1. A context with a single class predicts that class (the estimators
+    refuse to fit one class); k-NN uses min(k, l) neighbours. BLAS/OpenMP run on one thread: on
+    these tiny problems thread start-up costs more than the work (a k-NN fit + predict took ~30 ms
+    with 2 threads on a busy 2-core machine, 0.5 ms with 1).
+    """
+    import sklearn
+    from threadpoolctl import threadpool_limits
+
+    n, l, _ = X.shape
+    if y.shape != (n, l) or x_query.shape != X[:, 0].shape or z.shape != (n,):
+        raise ValueError(f"shapes do not match: X {X.shape}, y {y.shape}, x_query {x_query.shape}, z {z.shape}")
+    est = classical_learners()
+    unknown = [k for k in names if k not in est]
+    if unknown:
+        raise ValueError(f"unknown classical learners {unknown}; allowed: {sorted(est)}")
+    for name in ("1nn", "3nn"):
+        est[name].set_params(n_neighbors=min(est[name].n_neighbors, l))
+    pred = {name: np.zeros(n) for name in names}
+    X = np.ascontiguousarray(X, dtype=np.float64)  # per-prompt slices X[i] then need no copy
+    # inputs are finite by construction and the estimators' parameters fixed above: skip both checks
+    with threadpool_limits(1), sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        for i in range(n):
+            yi = y[i]
+            if np.all(yi == yi[0]):  # single-class context: predict that class
+                for name in names:
+                    pred[name][i] = yi[0]
+                continue
+            xq = x_query[i : i + 1]  # (1, d_X)
+            for name in names:
+                pred[name][i] = est[name].fit(X[i], yi).predict(xq)[0]
+    return {name: pred[name] != z for name in names}
+
+
+def stratum_groups(l: int, alpha: float, n_candidates: int, split: int = E3_STRATA_SPLIT,
+                   min_expected: float = E3_MIN_EXPECTED) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Strata over k = # contexts sharing the query's relevant pattern, k ~ Binomial(l, α'/2), and
+    their exact probabilities. Returns ([(k_lo, k_hi)], weights (H,)), ranges inclusive.
+
+    Start from {0}, {1}, ..., {split − 1}, {≥ split}; walk upward and merge a stratum whose
+    expected number among ``n_candidates`` prompts is below ``min_expected`` into the next one (the
+    last one into the previous). Depends only on (l, α', n_candidates), never on the sample."""
+    pmf = stats.binom.pmf(np.arange(l + 1), l, alpha / 2)  # (l+1,)  spec L4
+    top = min(split, l)
+    base = [(k, k) for k in range(top)] + [(top, l)]  # {0}, ..., {top − 1}, {top..l}
+
+    def mass(g):
+        return float(pmf[g[0] : g[1] + 1].sum())
+
+    groups: list[tuple[int, int]] = []
+    cur = None
+    for g in base:
+        cur = g if cur is None else (cur[0], g[1])
+        if mass(cur) * n_candidates >= min_expected:
+            groups.append(cur)
+            cur = None
+    if cur is not None:  # a rare tail left over: merge it into the previous stratum
+        if groups:
+            groups[-1] = (groups[-1][0], cur[1])
+        else:
+            groups.append(cur)
+    return groups, np.array([mass(g) for g in groups])
+
+
+def stratified_rate(values: np.ndarray, stratum: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Stratified estimate Σ_h W_h mean_h(values) and its standard error √(Σ_h W_h² s_h² / n_h).
+
+    ``values`` (n,) per-prompt errors (0/1) or paired differences (−1/0/1); ``stratum`` (n,) the
+    stratum index of each prompt. A stratum with one prompt uses the bound s² ≤ 1; an empty one
+    is an error (``stratum_groups`` makes it improbable, ~e^−50). A stratum whose values are all
+    equal adds 0 to the SE (no correction for errors too rare to appear in its sample)."""
+    est, var = 0.0, 0.0
+    for h, w in enumerate(weights):
+        v = values[stratum == h].astype(np.float64)
+        if v.size == 0:
+            raise RuntimeError(f"stratum {h} has no prompts; raise n_candidates")
+        est += w * v.mean()
+        s2 = v.var(ddof=1) if v.size > 1 else 1.0
+        var += w * w * s2 / v.size
+    return float(est), float(math.sqrt(var))
+
+
+def measure_e3_cell(run: TrainResult, l: int, alpha: float, n_candidates: int, n_per_stratum: int,
+                    rng, chunk: int = 5_000, names: Sequence[str] = E3_CLASSICAL) -> dict:
+    """E3 at one (l, α') for one trained model: every learner's error on the same stratified prompts
+    of the unseen tasks T \\ T_tr (see the module docstring).
+
+    Draws chunks of prompts until every stratum holds ``n_per_stratum`` prompts or
+    ``n_candidates`` prompts were drawn. Returns the per-prompt errors ``err[name]`` (n,) bool over
+    the kept prompts, their ``stratum`` (n,), the strata and weights, the ICL error on all drawn
+    candidates (plain Monte Carlo: ``icl_plain``, ``n_drawn``) and the candidates' k histogram."""
+    inst: Instance = run.instance
+    d_x = inst.cfg.d_x
+    opts = {k: v for k, v in run.config.model.options().items() if k in ("attend_to_query", "relu_at_zero")}
+    groups, weights = stratum_groups(l, alpha, n_candidates)
+    of_k = np.zeros(l + 1, dtype=np.int64)  # stratum index of each k
+    for h, (lo, hi) in enumerate(groups):
+        of_k[lo : hi + 1] = h
+    H = len(groups)
+    kept = {key: [] for key in ("X", "xq", "y", "z", "icl", "stratum")}
+    filled = np.zeros(H, dtype=np.int64)
+    k_hist = np.zeros(l + 1, dtype=np.int64)
+    drawn, icl_errors = 0, 0
+    while drawn < n_candidates and np.any(filled < n_per_stratum):
+        b = min(chunk, n_candidates - drawn)
+        batch = sample_batch(inst, b, rng, tasks="unseen", l=l, alpha=alpha)
+        F, _ = predict(run.params, batch["P"], **opts)
+        icl = batch["z"] * F <= 0  # (b,)  spec L10: error = z·F ≤ 0
+        k = np.sum(batch["pattern"][:, :l] == batch["pattern"][:, l:], axis=1)  # (b,)
+        k_hist += np.bincount(k, minlength=l + 1)
+        drawn += b
+        icl_errors += int(icl.sum())
+        h_of = of_k[k]  # (b,)
+        for h in range(H):
+            idx = np.flatnonzero(h_of == h)[: n_per_stratum - filled[h]]
+            if idx.size == 0:
+                continue
+            filled[h] += idx.size
+            kept["X"].append(batch["P"][idx, :d_x, :l].transpose(0, 2, 1))  # (n_h, l, d_x)
+            kept["xq"].append(batch["P"][idx, :d_x, l])  # (n_h, d_x)
+            kept["y"].append(batch["y"][idx])  # (n_h, l)
+            kept["z"].append(batch["z"][idx])  # (n_h,)
+            kept["icl"].append(icl[idx])
+            kept["stratum"].append(np.full(idx.size, h))
+    S = {key: np.concatenate(v) for key, v in kept.items()}
+    err = {"icl": S["icl"]}
+    err.update(classical_errors(S["X"], S["y"], S["xq"], S["z"], names))
+    return {"l": l, "alpha": alpha, "groups": groups, "weights": weights, "stratum": S["stratum"],
+            "n_per_stratum": np.bincount(S["stratum"], minlength=H), "err": err,
+            "icl_plain": icl_errors / drawn, "n_drawn": drawn, "k_hist": k_hist}
+
+
+def measure_e3(run: TrainResult, grid: Sequence[tuple], names: Sequence[str] = E3_CLASSICAL) -> list[dict]:
+    """``measure_e3_cell`` for each (l, α', n_candidates, n_per_stratum) of ``grid``; each cell
+    draws its prompts from its own stream ``prompt_rng(seed, E3_RNG_TAG, 1000·α', l)``."""
+    return [measure_e3_cell(run, l, a, nc, ns, prompt_rng(run.seed, E3_RNG_TAG, round(1000 * a), l), names=names)
+            for (l, a, nc, ns) in grid]
+
+
+def summarize_e3(cell: dict) -> dict:
+    """Stratified error ± SE of every learner in a cell, and the paired differences ICL − c."""
+    w, st = cell["weights"], cell["stratum"]
+    names = list(cell["err"])
+    out = {"error": {}, "error_se": {}, "diff": {}, "diff_se": {}}
+    for name in names:
+        out["error"][name], out["error_se"][name] = stratified_rate(cell["err"][name], st, w)
+    icl = cell["err"]["icl"].astype(np.int64)
+    for name in (n for n in names if n != "icl"):
+        d = icl - cell["err"][name].astype(np.int64)  # (n,) −1/0/+1: paired per prompt
+        out["diff"][name], out["diff_se"][name] = stratified_rate(d, st, w)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# E3 check: ICL is the best (or tied-best) learner at l = 20
+# --------------------------------------------------------------------------------------------
+E3_CHECK_L = 20  # spec E3: the comparison is read at l = 20
+E3_CHECK_ALPHA = 0.6  # spec E3: "at α' = 0.6 ICL is clearly best"; α' = 0.8 is reported
+E3_Z = 2.0  # tied-best tolerance: ICL − c ≤ E3_Z · SE(ICL − c), one-sided ≈ 2.3% per learner
+
+
+def check_e3_icl_vs_classical(cells_by_seed: Sequence[Sequence[dict]], seeds: Sequence[int],
+                              alpha: float = E3_CHECK_ALPHA, l: int = E3_CHECK_L, z_tol: float = E3_Z,
+                              judged: bool = True) -> Claim:
+    """Spec L §6 E3: the trained model's in-context error vs classical learners fitted on each
+    prompt's l context pairs (logistic regression, SVM Gaussian / linear, 1-NN, 3-NN; sklearn
+    defaults [C], see :func:`classical_learners`), unseen tasks T \\ T_tr.
+
+    Test (at ``alpha``, ``l``): ICL is the best or tied-best learner — for every classical learner
+    c the paired, stratified estimate of err(ICL) − err(c), averaged over the seeds, is
+    ≤ ``z_tol`` standard errors (ICL not significantly worse than any of them). ``judged=False``
+    reports the same numbers with verdict "info". ``numbers`` hold the whole (seed, α', l) grid for
+    figure E3 (``error``/``error_se`` of shape (S, A, L, learners)) and the paper's values."""
+    alphas = sorted({c["alpha"] for c in cells_by_seed[0]}, reverse=True)
+    ls = sorted({c["l"] for c in cells_by_seed[0]})
+    classical = [n for n in cells_by_seed[0][0]["err"] if n != "icl"]
+    learners = ["icl"] + classical
+    S, A, L, K = len(cells_by_seed), len(alphas), len(ls), len(learners)
+    error = np.full((S, A, L, K), np.nan)
+    error_se = np.full((S, A, L, K), np.nan)
+    icl_plain = np.full((S, A, L), np.nan)
+    n_prompts = np.zeros((S, A, L), dtype=np.int64)
+    n_drawn = np.zeros((S, A, L), dtype=np.int64)
+    diff = np.zeros((S, len(classical)))
+    diff_se = np.zeros((S, len(classical)))
+    found = np.zeros(S, dtype=bool)
+    for s, cells in enumerate(cells_by_seed):
+        for c in cells:
+            i, j = alphas.index(c["alpha"]), ls.index(c["l"])
+            summ = summarize_e3(c)
+            error[s, i, j] = [summ["error"][n] for n in learners]
+            error_se[s, i, j] = [summ["error_se"][n] for n in learners]
+            icl_plain[s, i, j] = c["icl_plain"]
+            n_prompts[s, i, j] = len(c["stratum"])
+            n_drawn[s, i, j] = c["n_drawn"]
+            if math.isclose(c["alpha"], alpha) and c["l"] == l:
+                diff[s] = [summ["diff"][n] for n in classical]
+                diff_se[s] = [summ["diff_se"][n] for n in classical]
+                found[s] = True
+    if not np.all(found):
+        raise ValueError(f"the measurements hold no cell at α' = {alpha}, l = {l} for every seed")
+    ia, il = alphas.index(next(a for a in alphas if math.isclose(a, alpha))), ls.index(l)
+    # pooled over seeds: the mean of independent per-seed estimates
+    d_pool = diff.mean(axis=0)  # (C,)
+    se_pool = np.sqrt(np.sum(diff_se ** 2, axis=0)) / S  # (C,)
+    z = np.array([d / s if s > 0 else (0.0 if d == 0 else math.copysign(math.inf, d))  # (C,)
+                  for d, s in zip(d_pool, se_pool)])
+    ok = bool(np.all(d_pool <= z_tol * se_pool))
+    err_at = error[:, ia, il].mean(axis=0)  # (K,) mean over seeds
+    se_at = np.sqrt(np.sum(error_se[:, ia, il] ** 2, axis=0)) / S
+    best = classical[int(np.argmin(err_at[1:]))]
+    order = sorted(range(K), key=lambda k: err_at[k])
+    by = ", ".join(f"{learners[k]} {err_at[k]:.2e}±{se_at[k]:.0e}" for k in order)
+    worse = [c for c, dd, ss in zip(classical, d_pool, se_pool) if dd > z_tol * ss]
+    better = [c for c, dd, ss in zip(classical, d_pool, se_pool) if dd < -z_tol * ss]
+    a_key = next((a for a in E3_PAPER_L20 if math.isclose(a, alpha)), None)
+    paper = E3_PAPER_NOTE.get(a_key) or ", ".join(f"{k} ≈ {v:.1e}" for k, v in E3_PAPER_L20.get(a_key, {}).items())
+    return Claim(
+        id="E3",
+        claim=f"In-context learning beats classical learners fitted on the prompt's context "
+              f"(α' = {alpha}, l = {l}, unseen tasks)",
+        spec="spec L §6 E3",
+        measured=f"error at l = {l}, best first (stratified estimate ± SE, mean of seeds {list(seeds)}; "
+                 f"{int(n_prompts[:, ia, il].sum())} prompts shared by all learners): {by}. "
+                 f"ICL − {best} = {d_pool[classical.index(best)]:+.2e} (z = {z[classical.index(best)]:+.1f}); "
+                 f"ICL on all {int(n_drawn[:, ia, il].sum())} drawn prompts (plain MC): "
+                 f"{fmt(icl_plain[:, ia, il])}. ICL significantly better than: {', '.join(better) or 'none'}; "
+                 f"significantly worse than: {', '.join(worse) or 'none'}",
+        expected=f"ICL best or tied-best: for every classical learner c, err(ICL) − err(c) ≤ {z_tol:g} SE "
+                 f"(paired per prompt, stratified by the number of same-pattern contexts, pooled over seeds); "
+                 f"paper: {paper or 'not given'}" + ("" if judged else " — reported without a verdict"),
+        verdict=verdict(ok) if judged else "info",
+        numbers={
+            "seeds": list(seeds), "alphas": alphas, "ls": ls, "learners": learners,
+            "labels": [E3_LABELS.get(n, n) for n in learners],
+            "error": error, "error_se": error_se, "icl_plain": icl_plain,
+            "n_prompts": n_prompts, "n_drawn": n_drawn,
+            "p_no_same_pattern": np.array([[(1 - a / 2) ** ll for ll in ls] for a in alphas]),
+            "check": {"alpha": alpha, "l": l, "z_tol": z_tol, "classical": classical,
+                      "diff": d_pool, "diff_se": se_pool, "z": z, "diff_per_seed": diff,
+                      "diff_se_per_seed": diff_se, "error": err_at, "error_se": se_at, "pass": ok},
+            "paper_l20": {str(a): v for a, v in E3_PAPER_L20.items()},
+        },
     )

@@ -78,7 +78,7 @@ def cmd_validate(args) -> int:
 
     papers = None if args.paper in (None, "all") else [args.paper]
     results = run_validation(papers, args.profile, args.out, use_cache=not args.no_cache,
-                             progress=None if not args.quiet else False)
+                             progress=None if not args.quiet else False, only=args.only)
     n_fail = sum(c.verdict == "fail" for cs in results.values() for c in cs)
     n_pass = sum(c.verdict == "pass" for cs in results.values() for c in cs)
     print(f"wrote {Path(args.out) / 'report.md'} and results.json: {n_pass} pass, {n_fail} fail")
@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--profile", choices=("quick", "full"), default="quick")
     v.add_argument("--out", default="report")
     v.add_argument("--no-cache", action="store_true", help="recompute everything")
+    v.add_argument("--only", nargs="+", default=None, metavar="MODULE",
+                   help="run only these modules of validation/<paper>/ (e.g. training ood)")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.set_defaults(fn=cmd_validate)
 

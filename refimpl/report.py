@@ -183,8 +183,9 @@ def versions() -> dict:
 
 
 def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache: bool = True,
-                   progress: bool | None = None, log=print) -> dict[str, list[Claim]]:
-    """Run every module of ``papers`` (all when None) and write report.md and results.json."""
+                   progress: bool | None = None, log=print, only: list[str] | None = None) -> dict[str, list[Claim]]:
+    """Run every module of ``papers`` (all when None; with ``only``, just the modules of those
+    names) and write report.md and results.json."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {list(PROFILES)}, got {profile!r}")
     papers = available_papers() if not papers else papers
@@ -199,7 +200,14 @@ def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache
     for paper in papers:
         ctx = Context(paper, profile, out_dir, use_cache=use_cache, progress=progress, code=code)
         claims: list[Claim] = []
-        for mod in discover(paper):
+        mods = discover(paper)
+        if only:
+            names = [m.__name__.rsplit(".", 1)[-1] for m in mods]
+            unknown = [o for o in only if o not in names]
+            if unknown:
+                raise ValueError(f"unknown validation module(s) {unknown} for {paper}; allowed: {names}")
+            mods = [m for m, n in zip(mods, names) if n in only]
+        for mod in mods:
             t0 = time.perf_counter()
             log(f"[{paper}] {mod.__name__.rsplit('.', 1)[-1]} ({profile}) ...")
             claims.extend(mod.run(ctx))

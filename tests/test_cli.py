@@ -41,7 +41,8 @@ def test_unknown_subcommand_or_model_exits_nonzero():
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    assert main(["validate", "--paper", "li2024", "--profile", "quick", "--out", str(out), "--quiet"]) == 0
+    assert main(["validate", "--paper", "li2024", "--profile", "quick", "--out", str(out), "--quiet",
+                 "--only", "training"]) == 0
     return out
 
 
@@ -100,6 +101,11 @@ def test_validate_rejects_unknown_paper_and_profile(tmp_path, capsys):
         main(["validate", "--profile", "huge", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="profile must be one of"):
         report.run_validation(["li2024"], "huge", tmp_path)
+
+
+def test_validate_only_rejects_unknown_module(tmp_path, capsys):
+    assert main(["validate", "--paper", "li2024", "--only", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown validation module(s) ['nope']" in capsys.readouterr().err
 
 
 def test_claim_rejects_unknown_verdict():

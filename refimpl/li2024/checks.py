@@ -229,7 +229,7 @@ def check_l13b_coverage(fit: Fit, base: Config, seeds: Sequence[int], n_test: in
                  f"{txt}. Condition 3.2 needs ratio ≥ (M1 − 1)^(-1/2) = {cond32:.2f}; 'minimal' meets only |T_tr| ≥ M1",
         expected=f"error(never_minus) − error(covering) ≥ {min_excess:g} at every seed",
         verdict=verdict(ok),
-        numbers={"variants": {k: {kk: vv for kk, vv in v.items()} for k, v in out.items()},
+        numbers={"variants": out,
                  "tasks": {k: [list(t) for t in v] for k, v in variants.items()}, "cond32_ratio": cond32},
     )
 

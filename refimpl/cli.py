@@ -3,7 +3,7 @@
     refimpl train li2024 --preset default [--steps N] [--seed S] [--out DIR]
     refimpl golden export li2024 --seed 0 --out li.npz
     refimpl golden compare REF.npz CAND.npz [--rtol 1e-9] [--atol 1e-12]
-    refimpl validate [--paper li2024] [--profile quick|full] [--out DIR] [--no-cache]
+    refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
     refimpl bench [--model li2024] [--quick] [--threads 1]
 """
 
@@ -14,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-MODELS = ("li2024",)
+GOLDEN_MODELS = ("li2024", "huang2023")  # models with a golden export
+TRAIN_MODELS = ("li2024",)  # models with `refimpl train` and `refimpl bench`
 
 
 def _golden_module(model: str):
@@ -22,7 +23,11 @@ def _golden_module(model: str):
         from refimpl.li2024 import golden
 
         return golden
-    raise ValueError(f"unknown model {model!r}; allowed: {list(MODELS)}")
+    if model == "huang2023":
+        from refimpl.huang2023 import golden
+
+        return golden
+    raise ValueError(f"unknown model {model!r}; allowed: {list(GOLDEN_MODELS)}")
 
 
 def cmd_train(args) -> int:
@@ -97,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model from a named preset; saves parameters and curves")
-    t.add_argument("model", choices=MODELS)
+    t.add_argument("model", choices=TRAIN_MODELS)
     t.add_argument("--preset", default="default")
     t.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
     t.add_argument("--seed", type=int, default=0)
@@ -109,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("golden", help="export or compare golden vectors")
     gs = g.add_subparsers(dest="golden_command", required=True)
     ge = gs.add_parser("export", help="write a golden .npz file")
-    ge.add_argument("model", choices=MODELS)
+    ge.add_argument("model", choices=GOLDEN_MODELS)
     ge.add_argument("--seed", type=int, default=0)
     ge.add_argument("--out", required=True)
     ge.add_argument("--dtype", choices=("float64", "float32"), default="float64")
@@ -122,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     gc.set_defaults(fn=cmd_golden_compare)
 
     v = sub.add_parser("validate", help="run the theorem checks and figures; write report.md")
-    v.add_argument("--paper", default="all", help="li2024, or all (default)")
+    v.add_argument("--paper", default="all", help="li2024, huang2023, or all (default)")
     v.add_argument("--profile", choices=("quick", "full"), default="quick")
     v.add_argument("--out", default="report")
     v.add_argument("--no-cache", action="store_true", help="recompute everything")
@@ -132,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=cmd_validate)
 
     b = sub.add_parser("bench", help="median training-step time per backend (threads pinned)")
-    b.add_argument("--model", choices=MODELS, default="li2024")
+    b.add_argument("--model", choices=TRAIN_MODELS, default="li2024")
     b.add_argument("--quick", action="store_true", help="fewer repeats")
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--repeats", type=int, default=None)

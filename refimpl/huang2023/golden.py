@@ -1,0 +1,63 @@
+"""Golden vectors for spec H (§6): one batch of materialised prompts, a random Q, outputs,
+gradients of both losses and a 10-step GD trajectory.
+
+Keys: ``param/Q`` (d, d) · ``input/X`` (B, N, d), ``input/xq`` (B, d), ``input/w`` (B, d),
+``input/y`` (B, N), ``input/yq`` (B,) · ``output/attn`` (B, N), ``output/y_hat`` (B,),
+``output/loss`` () mean ½(ŷ − y_q)², ``output/loss_Ew`` () mean ½‖u‖² · ``grad/Q`` (of
+``output/loss``), ``grad/Q_Ew`` (of ``output/loss_Ew``) · ``trajectory/lr``, ``trajectory/loss``
+(10,): GD on ``output/loss`` over the stored batch, the loss before each step.
+
+Deviation from spec H §6: the spec names the E_w gradient ``grad_Ew/Q``, but the golden file
+format (refimpl.core.golden.SECTIONS) allows only the sections param/input/output/grad/trajectory,
+so it is stored as ``grad/Q_Ew``.
+
+[C] Q = 0.5 · N(0, 1) entries (random, nonzero as the spec requires: at Q = 0 a transposed Q or
+gradient would go unnoticed). The configuration is the ``golden`` preset (spec H10's sizes:
+d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25)), features from the QR of a Gaussian, B = 8 prompts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refimpl.core.rng import make_rng, spawn
+from refimpl.huang2023.config import preset
+from refimpl.huang2023.data import make_features, sample_prompts
+from refimpl.huang2023.model import loss_and_grads
+
+BATCH = 8
+Q_SCALE = 0.5
+TRAJECTORY_STEPS = 10
+
+
+def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
+    """Return ``(config_dict, arrays)`` for the golden file of ``seed``."""
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    cfg = preset("golden")
+    v_rng, d_rng, q_rng = spawn(make_rng(seed), 3)
+    V = make_features(cfg.dim, cfg.K, v_rng)
+    b = sample_prompts(V, cfg.p(), cfg.N, BATCH, d_rng)
+    Q = (Q_SCALE * q_rng.standard_normal((cfg.dim, cfg.dim))).astype(dtype)
+    batch = {k: b[k].astype(dtype) for k in ("X", "xq", "w", "y", "yq")}
+    opts = dict(attend_to_query=cfg.attend_to_query)
+    loss, grads, aux = loss_and_grads({"Q": Q}, batch, loss="sample", return_aux=True, **opts)
+    loss_ew, grads_ew = loss_and_grads({"Q": Q}, batch, loss="Ew", **opts)
+
+    lr = cfg.eta
+    traj = np.zeros(TRAJECTORY_STEPS, dtype=dtype)
+    q = Q.copy()
+    for t in range(TRAJECTORY_STEPS):  # full-batch GD on the stored batch, loss before each step
+        traj[t], g = loss_and_grads({"Q": q}, batch, **opts)
+        q = q - lr * g["Q"]
+
+    arrays = {"param/Q": Q}
+    arrays.update({f"input/{k}": v for k, v in batch.items()})
+    arrays.update({
+        "output/attn": aux["attn"].astype(dtype), "output/y_hat": aux["y_hat"].astype(dtype),
+        "output/loss": np.array(loss, dtype=dtype), "output/loss_Ew": np.array(loss_ew, dtype=dtype),
+        "grad/Q": grads["Q"].astype(dtype), "grad/Q_Ew": grads_ew["Q"].astype(dtype),
+        "trajectory/lr": np.array(lr, dtype=dtype), "trajectory/loss": traj,
+    })
+    config = {"preset": "golden", **cfg.to_dict(), "B": BATCH, "Q_scale": Q_SCALE}
+    return config, arrays

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from refimpl import huang2023 as H
 from refimpl.huang2023 import checks
 from refimpl.huang2023 import dynamics as D
-from refimpl.huang2023 import population as P
 from refimpl.report import Context
 
 

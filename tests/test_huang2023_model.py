@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from refimpl import huang2023 as H
 from refimpl.core import gradcheck
-from refimpl.huang2023 import model
 
 from _fd import EPS, RTOL, fd_noise_floor
 

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import numpy as np
+
+
+def require(cond: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``cond`` (config validation: the message names the
+    field, its value and what is allowed)."""
+    if not cond:
+        raise ValueError(message)
+
+
+def is_int(x) -> bool:
+    """True for Python and NumPy integers, False for bools and everything else."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def check_array(

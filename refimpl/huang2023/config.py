@@ -23,16 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refimpl.core.arrays import is_int as _is_int
+from refimpl.core.arrays import require as _require
+
 P_KINDS = ("balanced", "imbalanced")
-
-
-def _require(cond: bool, message: str) -> None:
-    if not cond:
-        raise ValueError(message)
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)

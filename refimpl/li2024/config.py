@@ -30,17 +30,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass, field
 
-
-def _require(cond: bool, message: str) -> None:
-    if not cond:
-        raise ValueError(message)
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+from refimpl.core.arrays import is_int as _is_int
+from refimpl.core.arrays import require as _require
 
 
 @dataclass(frozen=True)

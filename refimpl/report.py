@@ -93,6 +93,24 @@ def _jsonable(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _strict(obj):
+    """Plain JSON values: arrays become lists, and non-finite floats (inf for "never reached",
+    nan for "not measured") become null, so strict JSON readers accept results.json."""
+    import math
+
+    if isinstance(obj, dict):
+        return {str(k): _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return _strict(obj.tolist())
+    if hasattr(obj, "__dataclass_fields__"):
+        return _strict(asdict(obj))
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 class Context:
     """What a validation module gets: the profile, where to write, the cache, progress bars."""
 
@@ -252,4 +270,5 @@ def write_report(results: dict[str, list[Claim]], profile: str, out_dir: Path, c
         "timings_s": timings,
         "papers": {p: [asdict(c) for c in cs] for p, cs in results.items()},
     }
-    _atomic_write_bytes(out_dir / "results.json", json.dumps(payload, indent=2, default=_jsonable).encode())
+    text = json.dumps(_strict(payload), indent=2, default=_jsonable, allow_nan=False)
+    _atomic_write_bytes(out_dir / "results.json", text.encode())

@@ -108,6 +108,14 @@ def test_validate_only_rejects_unknown_module(tmp_path, capsys):
     assert "unknown validation module(s) ['nope']" in capsys.readouterr().err
 
 
+def test_results_json_is_strict_json(tmp_path):
+    claims = {"p": [report.Claim("X", "c", "s", "m", "e", "info",
+                                 numbers={"l_min": np.array([2.0, np.inf]), "fit": None, "nan": float("nan")})]}
+    report.write_report(claims, "quick", tmp_path, "code", {})
+    data = json.loads((tmp_path / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert data["papers"]["p"][0]["numbers"] == {"l_min": [2.0, None], "fit": None, "nan": None}
+
+
 def test_claim_rejects_unknown_verdict():
     with pytest.raises(ValueError, match="verdict must be one of"):
         report.Claim("X", "c", "s", "m", "e", verdict="maybe")

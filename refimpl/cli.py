@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-GOLDEN_MODELS = ("li2024", "huang2023")  # models with a golden export
+GOLDEN_MODELS = ("li2024", "huang2023", "yang2024")  # models with a golden export
 TRAIN_MODELS = ("li2024",)  # models with `refimpl train` and `refimpl bench`
 
 
@@ -25,6 +25,10 @@ def _golden_module(model: str):
         return golden
     if model == "huang2023":
         from refimpl.huang2023 import golden
+
+        return golden
+    if model == "yang2024":
+        from refimpl.yang2024 import golden
 
         return golden
     raise ValueError(f"unknown model {model!r}; allowed: {list(GOLDEN_MODELS)}")

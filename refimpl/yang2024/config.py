@@ -1,0 +1,106 @@
+"""Configuration for spec Y (Yang, Huang, Liang, Chi 2024): a frozen dataclass validated on construction.
+
+============================  =============  =====================================================
+field                         default        spec
+============================  =============  =====================================================
+K                             12             Y2 dictionary size (all tokens)
+N                             4              Y4 prompt length (tokens 1..N carry labels)
+d                             5              Y2 token dimension
+m                             3              Y1 number of basic tasks
+H                             8              Y5 number of attention heads
+tau                           0.1            Y1 feature-noise level, ε_k ~ N(0, τ I_m)
+beta                          1.0            Y6 Q⁰ entries ~ N(0, β²)
+normalize_tokens              True           Y2 [C] unit-norm tokens (the theory assumes it)
+eta_Q                         1.0            Y9 GD step for Q
+gamma                         1.0            Y9 η_w = γ² η_Q
+steps                         1000           Y9 number of steps
+============================  =============  =====================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise ValueError(message)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _pos(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+@dataclass(frozen=True)
+class Config:
+    """Data model Y1–Y4, model Y5, initialisation Y6 and GD Y9 in one frozen record."""
+
+    K: int = 12
+    N: int = 4
+    d: int = 5
+    m: int = 3
+    H: int = 8
+    tau: float = 0.1
+    beta: float = 1.0
+    normalize_tokens: bool = True
+    eta_Q: float = 1.0
+    gamma: float = 1.0
+    steps: int = 1000
+
+    def __post_init__(self):
+        _require(_is_int(self.K) and self.K >= 2, f"K must be an int ≥ 2, got {self.K!r}")
+        _require(_is_int(self.N) and 1 <= self.N <= self.K,
+                 f"N must be an int with 1 ≤ N ≤ K = {self.K} (spec Y4), got {self.N!r}")
+        _require(_is_int(self.d) and self.d >= 1, f"d must be an int ≥ 1, got {self.d!r}")
+        _require(_is_int(self.m) and self.m >= 1, f"m must be an int ≥ 1, got {self.m!r}")
+        _require(_is_int(self.H) and self.H >= 1, f"H must be an int ≥ 1, got {self.H!r}")
+        _require(_pos(self.tau), f"tau must be a finite number > 0, got {self.tau!r}")
+        _require(_pos(self.beta), f"beta must be a finite number > 0, got {self.beta!r}")
+        _require(isinstance(self.normalize_tokens, (bool, np.bool_)),
+                 f"normalize_tokens must be a bool, got {self.normalize_tokens!r}")
+        _require(_pos(self.eta_Q), f"eta_Q must be a finite number > 0, got {self.eta_Q!r}")
+        _require(_pos(self.gamma), f"gamma must be a finite number > 0, got {self.gamma!r}")
+        _require(_is_int(self.steps) and self.steps >= 0, f"steps must be an int ≥ 0, got {self.steps!r}")
+
+    @property
+    def eta_w(self) -> float:
+        """η_w = γ² η_Q (spec Y9, paper eq. 16)."""
+        return self.gamma ** 2 * self.eta_Q
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, Config] = {}
+
+
+def _build_presets() -> None:
+    # Y11/Y12 small instance of the issue: K = 12, N = 4, d = 5, m = 3, τ = 0.1
+    PRESETS["small"] = Config(K=12, N=4, d=5, m=3, H=8, tau=0.1)
+    # Fig. 2 / Fig. 4 [P]: N = 30, K = 200, d = 100, m = 20, H = 64; τ = 0.01 [C] (spec Y §8)
+    PRESETS["fig2"] = Config(K=200, N=30, d=100, m=20, H=64, tau=0.01, steps=10000)
+    # Fig. 3 [P]: m = 100, τ = 0.01, K = 200, d = 100 [C]; N is swept over [50, 150]
+    PRESETS["fig3"] = Config(K=200, N=100, d=100, m=100, H=1, tau=0.01)
+    # golden file (spec Y §7)
+    PRESETS["golden"] = Config(K=7, N=3, d=4, m=2, H=3, tau=0.1, eta_Q=0.5, gamma=1.0, steps=10)
+
+
+def preset(name: str) -> Config:
+    """The named preset; ``ValueError`` listing the allowed names for an unknown one."""
+    if not PRESETS:
+        _build_presets()
+    if name not in PRESETS:
+        raise ValueError(f"unknown yang2024 preset {name!r}; allowed: {sorted(PRESETS)}")
+    return PRESETS[name]

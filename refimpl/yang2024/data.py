@@ -1,0 +1,88 @@
+"""Data model of spec Y (Y1–Y4): dictionary, representations, tasks, feature-space noise, prompts.
+
+Every prompt holds the same tokens v_1..v_N (spec Y2); only λ and ε change between prompts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.rng import make_rng
+
+TASK_KINDS = ("in", "ood", "rademacher")
+
+
+def _check_pos_int(name, x, lo=1):
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < lo:
+        raise ValueError(f"{name} must be an int ≥ {lo}, got {x!r}")
+    return int(x)
+
+
+def make_dictionary(K: int, d: int, m: int, seed=0, *, normalize_tokens: bool = True):
+    """Return ``(V_all (d, K), Z_all (m, K))`` (spec Y2).
+
+    Tokens v_k and representations z_k = f(v_k) are i.i.d. standard Gaussian [P]; tokens are
+    scaled to unit norm when ``normalize_tokens`` [C] (the theory assumes ‖v_k‖ = 1).
+    """
+    K, d, m = _check_pos_int("K", K, 2), _check_pos_int("d", d), _check_pos_int("m", m)
+    rng = make_rng(seed)
+    V_all = rng.standard_normal((d, K))  # (d, K)  spec Y2
+    if normalize_tokens:
+        V_all /= np.linalg.norm(V_all, axis=0, keepdims=True)  # spec Y2 [C]: ‖v_k‖ = 1
+    Z_all = rng.standard_normal((m, K))  # (m, K)  spec Y2: z_k = f(v_k)
+    return V_all, Z_all
+
+
+def sample_tasks(m: int, B: int, seed=0, *, kind: str = "in") -> np.ndarray:
+    """λ (B, m) (spec Y3): "in" N(0, I_m); "ood" N(1_m, 4 I_m) [P]; "rademacher" ±1 (mean 0, var 1)."""
+    m, B = _check_pos_int("m", m), _check_pos_int("B", B)
+    check_choice("kind", kind, TASK_KINDS)
+    rng = make_rng(seed)
+    if kind == "in":
+        return rng.standard_normal((B, m))  # spec Y3 (training)
+    if kind == "ood":
+        return 1.0 + 2.0 * rng.standard_normal((B, m))  # spec Y3: N(1, 4I)
+    return rng.choice(np.array([-1.0, 1.0]), size=(B, m))  # Assumption 1 holds as well
+
+
+CHUNK = 1024  # prompts per noise block when ε is not kept (bounded memory for large pools)
+
+
+def sample_prompts(Z_all, N: int, tau: float, B: int, seed=0, *, kind: str = "in", keep_eps: bool = True) -> dict:
+    """B prompts over the fixed dictionary (spec Y1, Y4).
+
+    Returns {"lam" (B, m), "eps" (B, m, K) (only with ``keep_eps``), "y_all" (B, K) labels of all
+    K tokens, "y" (B, N) the labels of the N prompt tokens}. y_k = λᵀ(z_k + ε_k), ε_k ~ N(0, τ I_m).
+    Without ``keep_eps`` the noise is drawn in blocks of ``CHUNK`` prompts from the same stream
+    (the same numbers as with ``keep_eps``), so a pool of 10⁴ prompts needs no (B, m, K) array.
+    """
+    Z_all = check_array("Z_all", Z_all, ndim=2)
+    m, K = Z_all.shape
+    N = _check_pos_int("N", N)
+    if N > K:
+        raise ValueError(f"N must be ≤ K = {K}, got N={N}")
+    if not (np.isfinite(tau) and tau > 0):
+        raise ValueError(f"tau must be a finite number > 0, got {tau!r}")
+    rng = make_rng(seed)
+    lam = sample_tasks(m, B, rng, kind=kind)  # (B, m)
+    if keep_eps:
+        eps = np.sqrt(tau) * rng.standard_normal((B, m, K))  # (B, m, K)  spec Y1: ε_k ~ N(0, τ I)
+        y_all = np.einsum("bm,bmk->bk", lam, Z_all[None] + eps)  # (B, K)  spec Y1: y_k = λᵀ(z_k + ε_k)
+        return {"lam": lam, "eps": eps, "y_all": y_all, "y": y_all[:, :N].copy()}
+    y_all = lam @ Z_all  # (B, K)  λᵀ z_k
+    for s in range(0, B, CHUNK):
+        e = np.sqrt(tau) * rng.standard_normal((min(CHUNK, B - s), m, K))  # (b, m, K)  spec Y1
+        y_all[s : s + e.shape[0]] += np.einsum("bm,bmk->bk", lam[s : s + e.shape[0]], e)
+    return {"lam": lam, "y_all": y_all, "y": y_all[:, :N].copy()}
+
+
+def embedding(V_all, y) -> np.ndarray:
+    """E = (E^P, E^Q) (d+1, K) for one prompt (spec Y4): E^P = [V; yᵀ], E^Q = [v_{N+1}..v_K; 0]."""
+    V_all = check_array("V_all", V_all, ndim=2)
+    y = check_array("y", y, ndim=1)
+    d, K = V_all.shape
+    E = np.zeros((d + 1, K))
+    E[:d] = V_all
+    E[d, : y.shape[0]] = y
+    return E

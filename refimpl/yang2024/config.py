@@ -26,14 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def _require(cond: bool, message: str) -> None:
-    if not cond:
-        raise ValueError(message)
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+from refimpl.core.arrays import is_int as _is_int
+from refimpl.core.arrays import require as _require
 
 
 def _pos(x) -> bool:

@@ -30,6 +30,16 @@ DEFAULT_RTOL = 1e-9
 DEFAULT_ATOL = 1e-12
 
 
+DTYPES = ("float64", "float32")
+
+
+def check_dtype(dtype: str) -> str:
+    """The dtype names a golden export accepts; ``ValueError`` otherwise."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    return dtype
+
+
 def write_golden(path, *, model: str, seed: int, dtype: str, config: Mapping, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write a golden file atomically (temp file in the same folder, then rename)."""
     from refimpl import __version__

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refimpl.core.golden import check_dtype
 from refimpl.core.rng import make_rng, spawn
 from refimpl.huang2023.config import preset
 from refimpl.huang2023.data import make_features, sample_prompts
@@ -32,8 +33,7 @@ TRAJECTORY_STEPS = 10
 
 def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
     """Return ``(config_dict, arrays)`` for the golden file of ``seed``."""
-    if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    check_dtype(dtype)
     cfg = preset("golden")
     v_rng, d_rng, q_rng = spawn(make_rng(seed), 3)
     V = make_features(cfg.dim, cfg.K, v_rng)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refimpl.core.golden import check_dtype
 from refimpl.core.rng import make_rng, spawn
 from refimpl.li2024.config import preset
 from refimpl.li2024.data import make_instance, sample_batch
@@ -28,8 +29,7 @@ KINK_MARGIN = 1e-6  # resample if a ReLU input or a hinge margin is this close t
 
 def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
     """Return ``(config_dict, arrays)`` for the golden file of ``seed``."""
-    if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    check_dtype(dtype)
     cfg = preset("golden")
     opts = cfg.model.options()
     rng = make_rng(seed)

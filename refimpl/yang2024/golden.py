@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refimpl.core.golden import check_dtype
 from refimpl.core.rng import make_rng, spawn
 from refimpl.yang2024.config import preset
 from refimpl.yang2024.data import make_dictionary, sample_prompts
@@ -28,8 +29,7 @@ TRAJECTORY_STEPS = 10
 
 def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
     """Return ``(config_dict, arrays)`` for the golden file of ``seed``."""
-    if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    check_dtype(dtype)
     cfg = preset("golden")
     v_rng, y_rng, p_rng = spawn(make_rng(seed), 3)
     V_all, Z_all = make_dictionary(cfg.K, cfg.d, cfg.m, v_rng, normalize_tokens=cfg.normalize_tokens)

@@ -1,4 +1,5 @@
-"""Forward/backward pairs shared by every model: softmax, ReLU, hinge loss, squared loss.
+"""Forward/backward pairs shared by every model: softmax, ReLU, hinge loss, squared loss (and,
+appended for spec T, GELU-tanh and layer norm).
 
 Each ``*_forward`` returns ``(out, cache)``; each ``*_backward(dout, cache)`` returns the gradient
 with respect to the forward's input, i.e. the vector-Jacobian product ``Jᵀ dout``. Losses are
@@ -74,3 +75,62 @@ def squared_forward(pred: np.ndarray, target: np.ndarray):
 def squared_backward(dloss: np.ndarray, cache):
     """dpred = dℓ · (pred − target)."""
     return dloss * cache
+
+
+# --------------------------------------------------------------------------------------------
+# GELU (tanh approximation, GPT-2)
+# --------------------------------------------------------------------------------------------
+_GELU_C = 0.7978845608028654  # √(2/π)
+_GELU_A = 0.044715
+
+
+def gelu_forward(x: np.ndarray):
+    """GELU, tanh approximation (Hendrycks & Gimpel 2016; GPT-2; torch ``approximate="tanh"``):
+
+    y = ½ x (1 + tanh(u)),  u = √(2/π) (x + 0.044715 x³).  Returns ``(y, cache)``.
+    """
+    u = _GELU_C * (x + _GELU_A * x * x * x)
+    t = np.tanh(u)
+    return 0.5 * x * (1.0 + t), (x, t)
+
+
+def gelu_backward(dy: np.ndarray, cache):
+    """dx = dy · [½ (1 + t) + ½ x (1 − t²) √(2/π) (1 + 3·0.044715 x²)],  t = tanh(u)."""
+    x, t = cache
+    du_dx = _GELU_C * (1.0 + 3.0 * _GELU_A * x * x)  # u = √(2/π)(x + a x³)
+    return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du_dx)
+
+
+# --------------------------------------------------------------------------------------------
+# layer norm (over the last axis, with gain and bias)
+# --------------------------------------------------------------------------------------------
+LAYERNORM_EPS = 1e-5
+
+
+def layernorm_forward(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = LAYERNORM_EPS):
+    """Layer norm over the last axis (Ba et al. 2016), as ``torch.nn.LayerNorm``:
+
+    μ = mean(x),  σ² = mean((x − μ)²) (biased),  x̂ = (x − μ) / √(σ² + ε),  y = g ⊙ x̂ + b.
+    ``g``, ``b``: (n,) with n = x.shape[-1]. Returns ``(y, cache)``.
+    """
+    mu = np.mean(x, axis=-1, keepdims=True)  # (..., 1)
+    xc = x - mu  # (..., n)
+    var = np.mean(xc * xc, axis=-1, keepdims=True)  # (..., 1) biased variance
+    rstd = 1.0 / np.sqrt(var + eps)  # (..., 1)
+    xhat = xc * rstd  # (..., n)
+    return xhat * g + b, (xhat, rstd, g)
+
+
+def layernorm_backward(dy: np.ndarray, cache):
+    """Returns ``(dx, dg, db)``; dg, db summed over all leading axes.
+
+    dx̂ = dy ⊙ g;  dx = (1/√(σ² + ε)) (dx̂ − mean(dx̂) − x̂ ⊙ mean(dx̂ ⊙ x̂)) (means over the last axis).
+    """
+    xhat, rstd, g = cache
+    lead = tuple(range(dy.ndim - 1))
+    dg = np.sum(dy * xhat, axis=lead)  # y = g ⊙ x̂ + b
+    db = np.sum(dy, axis=lead)
+    dxhat = dy * g  # (..., n)
+    dx = rstd * (dxhat - np.mean(dxhat, axis=-1, keepdims=True)
+                 - xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True))  # x̂ = (x − μ) rstd
+    return dx, dg, db

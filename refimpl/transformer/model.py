@@ -1,0 +1,249 @@
+"""The reference multi-layer transformer of spec T: NumPy forward, hand-written backward, losses.
+
+    h⁰ = read_in(X) (+ P)                           X (B, T, d_in) → (B, T, D)
+    hˡ = layer(hˡ⁻¹), l = 1..L                       attention then feed-forward, each residual
+         post-norm: x = LN(x + f(x))                 (Vaswani et al. 2017)
+         pre-norm:  x = x + f(LN(x)), then LN_f      (GPT-2)
+    out = read_out(h^L)                              (B, T) for readout "all", (B,) for "last"
+    squared: L = (1/(2n)) Σ (out − target)²,  hinge: L = (1/n) Σ max(0, 1 − target·out)
+    with n = out.size (n = B·T for "all", n = B for "last").
+
+Parameters (a flat dict; shapes with D = d_model, F = d_ff; weights as ``torch.nn.Linear``,
+(n_out, n_in), y = x Wᵀ + b):
+
+=========================  ==============  =====================================================
+name                       shape           meaning
+=========================  ==============  =====================================================
+``read_in.W``              (D, d_in)       read-in map of each token
+``read_in.b``              (D,)
+``pos``                    (max_T, D)      learned positions (only with ``positions="learned"``)
+``layer{l}.attn.W_Q``      (D, D)          queries; head h uses rows h·d_h .. (h+1)·d_h − 1
+``layer{l}.attn.b_Q``      (D,)            (same for ``W_K``/``b_K``, ``W_V``/``b_V``)
+``layer{l}.attn.W_O``      (D, D)          output map of the concatenated heads
+``layer{l}.attn.b_O``      (D,)
+``layer{l}.ln1.g``, ``.b`` (D,)            layer norm of the attention sub-block
+``layer{l}.ff.W1``         (F, D)          feed-forward in (``ff.b1`` (F,))
+``layer{l}.ff.W2``         (D, F)          feed-forward out (``ff.b2`` (D,))
+``layer{l}.ln2.g``, ``.b`` (D,)            layer norm of the feed-forward sub-block
+``ln_f.g``, ``ln_f.b``     (D,)            final layer norm (pre-norm only)
+``read_out.W``             (1, D)          read-out
+``read_out.b``             (1,)
+=========================  ==============  =====================================================
+
+Initialisation [C] (``cfg.init``): ``"gpt2"`` (GPT-2 / nanoGPT): every weight matrix
+N(0, init_std²), the residual projections ``attn.W_O`` and ``ff.W2`` N(0, (init_std/√(2L))²);
+``"xavier"``: weights Glorot-uniform U(±√(6/(n_in + n_out))) (``torch.nn.init.xavier_uniform_``).
+In both: ``pos`` N(0, init_std²), biases 0, layer-norm gains 1 and biases 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refimpl.core.arrays import check_array
+from refimpl.core.ops import hinge_backward, hinge_forward, squared_backward, squared_forward
+from refimpl.core.rng import make_rng
+from refimpl.transformer.blocks import (
+    ATTN_PARAMS,
+    FF_PARAMS,
+    layer_backward,
+    layer_forward,
+    layernorm_block_backward,
+    layernorm_block_forward,
+    read_in_backward,
+    read_in_forward,
+    read_out_backward,
+    read_out_forward,
+)
+from refimpl.transformer.config import TransformerConfig
+
+
+# --------------------------------------------------------------------------------------------
+# parameters
+# --------------------------------------------------------------------------------------------
+def param_shapes(cfg: TransformerConfig) -> dict[str, tuple]:
+    """Name → shape of every parameter, in a fixed order (the order of ``init_params``' draws)."""
+    D, F = cfg.d_model, cfg.d_ff
+    shapes = {"read_in.W": (D, cfg.d_in), "read_in.b": (D,)}
+    if cfg.positions == "learned":
+        shapes["pos"] = (cfg.max_T, D)
+    for l in range(cfg.n_layers):
+        for n in ("Q", "K", "V", "O"):
+            shapes[f"layer{l}.attn.W_{n}"] = (D, D)
+            shapes[f"layer{l}.attn.b_{n}"] = (D,)
+        shapes[f"layer{l}.ln1.g"] = (D,)
+        shapes[f"layer{l}.ln1.b"] = (D,)
+        shapes[f"layer{l}.ff.W1"] = (F, D)
+        shapes[f"layer{l}.ff.b1"] = (F,)
+        shapes[f"layer{l}.ff.W2"] = (D, F)
+        shapes[f"layer{l}.ff.b2"] = (D,)
+        shapes[f"layer{l}.ln2.g"] = (D,)
+        shapes[f"layer{l}.ln2.b"] = (D,)
+    if cfg.norm == "pre":
+        shapes["ln_f.g"] = (D,)
+        shapes["ln_f.b"] = (D,)
+    shapes["read_out.W"] = (1, D)
+    shapes["read_out.b"] = (1,)
+    return shapes
+
+
+def init_params(cfg: TransformerConfig, seed, dtype=np.float64) -> dict[str, np.ndarray]:
+    """Initial parameters (scheme in the module docstring), drawn in float64 from ``seed`` in the
+    order of :func:`param_shapes`, then cast to ``dtype``."""
+    _check_cfg(cfg)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype}")
+    rng = make_rng(seed)
+    params = {}
+    for name, shape in param_shapes(cfg).items():
+        leaf = name.rsplit(".", 1)[-1]
+        if name == "pos":
+            p = cfg.init_std * rng.standard_normal(shape)
+        elif leaf == "g":
+            p = np.ones(shape)
+        elif len(shape) == 1:  # biases, layer-norm biases
+            p = np.zeros(shape)
+        elif cfg.init == "gpt2":
+            std = cfg.init_std
+            if leaf in ("W_O", "W2"):  # residual projections (GPT-2 paper §2.3, nanoGPT)
+                std = std / np.sqrt(2 * cfg.n_layers)
+            p = std * rng.standard_normal(shape)
+        else:  # xavier
+            limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+            p = rng.uniform(-limit, limit, size=shape)
+        params[name] = p.astype(dtype)
+    return params
+
+
+def _check_cfg(cfg) -> None:
+    if not isinstance(cfg, TransformerConfig):
+        raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__}")
+
+
+def check_params(params, cfg: TransformerConfig) -> dict:
+    """Validate the parameter dict against ``cfg``: every name, its shape, finite, one float dtype."""
+    _check_cfg(cfg)
+    if not hasattr(params, "keys"):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    shapes = param_shapes(cfg)
+    missing = [k for k in shapes if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing[:6]}{' ...' if len(missing) > 6 else ''} for this config")
+    extra = sorted(set(params) - set(shapes))
+    if extra:
+        raise ValueError(f"params has keys {extra[:6]} that this config does not use")
+    out = {k: check_array(f"params[{k!r}]", params[k], shape=s) for k, s in shapes.items()}
+    dtypes = {a.dtype for a in out.values()}
+    if len(dtypes) != 1 or not np.issubdtype(next(iter(dtypes)), np.floating):
+        raise ValueError(f"params must all have one floating dtype, got {sorted(map(str, dtypes))}")
+    return out
+
+
+def check_X(X, cfg: TransformerConfig) -> np.ndarray:
+    """X must be (B, T, d_in), B, T ≥ 1, finite; T ≤ max_T with learned positions."""
+    X = check_array("X", X, shape=(None, None, cfg.d_in))
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X must have B ≥ 1 and T ≥ 1, got shape {X.shape}")
+    if cfg.positions == "learned" and X.shape[1] > cfg.max_T:
+        raise ValueError(f"X has T = {X.shape[1]} tokens but the learned positions cover max_T = {cfg.max_T}")
+    return X
+
+
+def check_target(target, out_shape: tuple, cfg: TransformerConfig) -> np.ndarray:
+    """target must have the output's shape ((B, T) for readout "all", (B,) for "last"); ±1 for hinge."""
+    t = check_array("batch['target']", target, shape=out_shape)
+    if cfg.loss == "hinge" and not np.all(np.abs(t) == 1):
+        raise ValueError(f"batch['target'] must hold labels ±1 for the hinge loss, got values {np.unique(t)[:5]}")
+    return t
+
+
+# --------------------------------------------------------------------------------------------
+# forward / backward
+# --------------------------------------------------------------------------------------------
+def _layer_params(params, l):
+    pre = f"layer{l}."
+    names = [f"attn.{n}" for n in ATTN_PARAMS] + [f"ff.{n}" for n in FF_PARAMS]
+    names += ["ln1.g", "ln1.b", "ln2.g", "ln2.b"]
+    return {n: params[pre + n] for n in names}
+
+
+def forward(params, X, cfg: TransformerConfig, *, check: bool = True):
+    """Model output for X (B, T, d_in): ``(out, cache)`` with out (B, T) for readout "all" and (B,)
+    for "last". ``cache["attn"]``: list over layers of the attention probabilities (B, H, T, T)
+    (query index, key index). X is computed in the parameters' dtype. ``check=False`` skips the
+    validation of params and X (trusted callers in hot loops)."""
+    if check:
+        params = check_params(params, cfg)
+        X = check_X(X, cfg)
+    X = np.asarray(X, dtype=params["read_in.W"].dtype)
+    h, c_in = read_in_forward(X, params["read_in.W"], params["read_in.b"], params.get("pos"))  # (B, T, D)
+    c_layers = []
+    for l in range(cfg.n_layers):
+        h, c = layer_forward(h, _layer_params(params, l), n_heads=cfg.n_heads, norm=cfg.norm,
+                             activation=cfg.activation, causal=cfg.causal)  # (B, T, D)
+        c_layers.append(c)
+    c_lnf = None
+    if cfg.norm == "pre":
+        h, c_lnf = layernorm_block_forward(h, params["ln_f.g"], params["ln_f.b"])  # (B, T, D) final LN
+    out, c_out = read_out_forward(h, params["read_out.W"], params["read_out.b"], cfg.readout)
+    cache = dict(c_in=c_in, c_layers=c_layers, c_lnf=c_lnf, c_out=c_out,
+                 attn=[c["A"] for c in c_layers], out_shape=out.shape)
+    return out, cache
+
+
+def backward(dout, cache, cfg: TransformerConfig) -> dict:
+    """Gradients of Σ dout ⊙ out with respect to every parameter, keyed like the parameters."""
+    dout = np.asarray(dout)
+    if dout.shape != cache["out_shape"]:
+        raise ValueError(f"dout must have the output's shape {cache['out_shape']}, got {dout.shape}")
+    grads = {}
+    dh, g = read_out_backward(dout, cache["c_out"])  # out = read_out(h^L)
+    grads["read_out.W"], grads["read_out.b"] = g["W"], g["b"]
+    if cfg.norm == "pre":
+        dh, g = layernorm_block_backward(dh, cache["c_lnf"])  # h^L ← LN_f(h^L)
+        grads["ln_f.g"], grads["ln_f.b"] = g["g"], g["b"]
+    for l in reversed(range(cfg.n_layers)):
+        dh, g = layer_backward(dh, cache["c_layers"][l])  # hˡ = layer(hˡ⁻¹)
+        grads.update({f"layer{l}.{n}": v for n, v in g.items()})
+    _, g = read_in_backward(dh, cache["c_in"])  # h⁰ = read_in(X) (+ P)
+    grads["read_in.W"], grads["read_in.b"] = g["W"], g["b"]
+    if "pos" in g:
+        grads["pos"] = g["pos"]
+    return grads
+
+
+def loss_from_output(out, target, cfg: TransformerConfig):
+    """``(L, dL/dout)`` for the configured loss, averaged over the n = out.size outputs:
+    squared L = (1/(2n)) Σ (out − target)²; hinge L = (1/n) Σ max(0, 1 − target·out)
+    (subgradient 0 at the kink)."""
+    n = out.size
+    if cfg.loss == "squared":
+        losses, c = squared_forward(out, target)
+        dout = squared_backward(np.full_like(out, 1.0 / n), c)
+    else:
+        losses, c = hinge_forward(out, target)
+        dout = hinge_backward(np.full_like(out, 1.0 / n), c)
+    return float(np.mean(losses)), dout
+
+
+def loss_and_grads(params, batch, cfg: TransformerConfig, *, check: bool = True):
+    """``(loss, grads)`` for ``batch = {"X": (B, T, d_in), "target": (B, T) or (B,)}``."""
+    if check:
+        if not hasattr(batch, "keys") or "X" not in batch or "target" not in batch:
+            raise ValueError("batch must be a dict with 'X' (B, T, d_in) and 'target' ((B, T) or (B,))")
+        params = check_params(params, cfg)
+        X = check_X(batch["X"], cfg)
+        out_shape = X.shape[:2] if cfg.readout == "all" else X.shape[:1]
+        target = check_target(batch["target"], out_shape, cfg)
+    else:
+        X, target = batch["X"], batch["target"]
+    out, cache = forward(params, X, cfg, check=False)
+    target = np.asarray(target, dtype=out.dtype)
+    loss, dout = loss_from_output(out, target, cfg)
+    return loss, backward(dout, cache, cfg)
+
+
+def predict(params, X, cfg: TransformerConfig, *, check: bool = True) -> np.ndarray:
+    """The model output only: (B, T) for readout "all", (B,) for "last"."""
+    return forward(params, X, cfg, check=check)[0]

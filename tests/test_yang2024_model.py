@@ -201,3 +201,29 @@ def test_sample_prompts_without_eps_gives_the_same_labels():
     assert "eps" not in b
     np.testing.assert_allclose(b["y_all"], a["y_all"], rtol=1e-12, atol=1e-13)
     np.testing.assert_array_equal(b["y"], b["y_all"][:, :4])
+
+
+def test_numba_adam_update_equals_the_numpy_update_of_run_adam():
+    """kernels.adam_update (the benchmark's fused Adam) == the NumPy update in train.run_adam."""
+    from refimpl.yang2024.kernels import adam_update
+
+    rng = np.random.default_rng(7)
+    p = rng.standard_normal((3, 4, 4))
+    p0 = p.copy()
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    p2, m2, v2 = p.copy(), m.copy(), v.copy()
+    b1, b2, lr, eps = 0.9, 0.999, 1e-3, 1e-8
+    for t in range(1, 6):
+        g = rng.standard_normal(p.shape)
+        adam_update(p, g, m, v, t, lr, (b1, b2), eps)
+        m2 = b1 * m2 + (1 - b1) * g  # the lines of train.run_adam
+        v2 = b2 * v2 + (1 - b2) * g**2
+        p2 -= lr * (m2 / (1 - b1 ** (t))) / (np.sqrt(v2 / (1 - b2 ** (t))) + eps)
+    np.testing.assert_allclose(m, m2, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(v, v2, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(p, p2, rtol=1e-14, atol=1e-300)
+    assert np.min(np.abs(p - p0)) > 1e-4  # every entry moved (5 steps of ~lr each)
+    with pytest.raises(ValueError, match="t must be"):
+        adam_update(p, g, m, v, 0, lr)
+    with pytest.raises(ValueError, match="m must be"):
+        adam_update(p, g, m.T, v, 1, lr)

@@ -4,7 +4,7 @@
     refimpl golden export li2024 --seed 0 --out li.npz
     refimpl golden compare REF.npz CAND.npz [--rtol 1e-9] [--atol 1e-12]
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
-    refimpl bench [--model li2024] [--quick] [--threads 1]
+    refimpl bench [--model M ...] [--quick] [--json FILE] [--plot DIR] [--threads 1 2]
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 GOLDEN_MODELS = ("li2024", "huang2023", "yang2024")  # models with a golden export
-TRAIN_MODELS = ("li2024",)  # models with `refimpl train` and `refimpl bench`
+TRAIN_MODELS = ("li2024",)  # models with `refimpl train`
+BENCH_MODELS = ("li2024", "yang2024", "huang2023", "huang2023_C", "transformer")  # benchmarks/run.py
 
 
 def _golden_module(model: str):
@@ -95,10 +96,10 @@ def cmd_validate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from benchmarks.step import main as bench_main
+    from benchmarks.run import main as bench_main
 
-    return bench_main(model=args.model, quick=args.quick, threads=args.threads, repeats=args.repeats,
-                      json_path=args.json)
+    return bench_main(models=args.model, quick=args.quick, json_path=args.json, plot_dir=args.plot,
+                      threads=args.threads, repeats=args.repeats, dtypes=args.dtype, backends=args.backend)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,12 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.set_defaults(fn=cmd_validate)
 
-    b = sub.add_parser("bench", help="median training-step time per backend (threads pinned)")
-    b.add_argument("--model", choices=TRAIN_MODELS, default="li2024")
-    b.add_argument("--quick", action="store_true", help="fewer repeats")
-    b.add_argument("--threads", type=int, default=1)
-    b.add_argument("--repeats", type=int, default=None)
-    b.add_argument("--json", default=None, help="also write the records to this JSON file")
+    b = sub.add_parser("bench", help="training-step time per model, backend, dtype and thread count")
+    b.add_argument("--model", nargs="+", choices=BENCH_MODELS, default=None,
+                   help="models to time (default: every model available)")
+    b.add_argument("--quick", action="store_true", help="fewer repeats; scaling curves only with --plot")
+    b.add_argument("--threads", nargs="+", type=int, default=[1, 2],
+                   help="thread counts, one child process each (default 1 2; float64 only after the first)")
+    b.add_argument("--backend", nargs="+", default=None,
+                   choices=("numpy", "numba", "torch_eager", "torch_compile", "jax_jit"),
+                   help="backends to time (default: all installed)")
+    b.add_argument("--dtype", nargs="+", choices=("float64", "float32"), default=["float64", "float32"])
+    b.add_argument("--repeats", type=int, default=None, help="timed steps per record (default 30 quick, 200)")
+    b.add_argument("--json", default=None, help="write every record to this JSON file")
+    b.add_argument("--plot", default=None, metavar="DIR", help="write step-time and scaling plots (PNG + JSON)")
     b.set_defaults(fn=cmd_bench)
     return p
 

@@ -320,3 +320,69 @@ def test_forward_and_backward_preserve_float32(at_zero):
         dtypes[name] = (out.dtype, bwd(up, cache).dtype)
     want = {name: (np.dtype(np.float32), np.dtype(np.float32)) for name in pairs}
     assert dtypes == want, f"(forward, backward) dtypes for float32 inputs: {dtypes}"
+
+
+# --------------------------------------------------------------------------------------------
+# GELU (tanh approximation) and layer norm (appended for spec T)
+# --------------------------------------------------------------------------------------------
+from refimpl.core.ops import gelu_backward, gelu_forward, layernorm_backward, layernorm_forward  # noqa: E402
+
+
+@settings(max_examples=100)
+@given(data=st.data())
+def test_gelu_backward_matches_central_differences(data):
+    shape = data.draw(shapes_1to3, label="shape")
+    x = data.draw(farray(shape, -6.0, 6.0), label="x")
+    w = data.draw(farray(shape, -2.0, 2.0), label="w")
+    y, cache = gelu_forward(x)
+    grad = gelu_backward(w, cache)
+
+    def f(inp):
+        return float(np.sum(w * gelu_forward(inp["x"])[0]))
+
+    # y = ½x + ½x·tanh(u): the two terms cancel for x ≪ 0, so they (not y) set the rounding scale
+    scale = float(np.sum(np.abs(w * x))) + float(np.sum(np.abs(grad * x)))
+    gradcheck(f, {"x": x}, {"x": grad}, eps=EPS, rtol=RTOL, atol=fd_noise_floor(scale)).raise_if_failed()
+
+
+def test_gelu_matches_the_tanh_formula_and_known_values():
+    x = np.linspace(-5, 5, 101)
+    y, _ = gelu_forward(x)
+    ref = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    np.testing.assert_allclose(y, ref, rtol=1e-15, atol=1e-16)
+    assert gelu_forward(np.array([0.0]))[0][0] == 0.0
+    # GELU_tanh(1) = 0.8411919906082768 (torch.nn.functional.gelu(approximate="tanh"), float64)
+    assert gelu_forward(np.array([1.0]))[0][0] == pytest.approx(0.8411919906082768, rel=1e-15)
+
+
+@settings(max_examples=100)
+@given(data=st.data())
+def test_layernorm_backward_matches_central_differences(data):
+    lead = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4), label="lead")
+    n = data.draw(st.integers(2, 6), label="n")
+    x = data.draw(farray(lead + (n,), -4.0, 4.0), label="x")
+    assume(np.min(np.ptp(x, axis=-1)) > 1e-2)  # not (almost) constant rows: ε would dominate
+    g = data.draw(farray((n,), -2.0, 2.0), label="g")
+    b = data.draw(farray((n,), -2.0, 2.0), label="b")
+    w = data.draw(farray(lead + (n,), -2.0, 2.0), label="w")
+    y, cache = layernorm_forward(x, g, b)
+    dx, dg, db = layernorm_backward(w, cache)
+    assert dx.shape == x.shape and dg.shape == g.shape and db.shape == b.shape
+
+    def f(inp):
+        return float(np.sum(w * layernorm_forward(inp["x"], inp["g"], inp["b"])[0]))
+
+    inputs, grads = {"x": x, "g": g, "b": b}, {"x": dx, "g": dg, "b": db}
+    scale = float(np.sum(np.abs(w * y))) + sum(float(np.sum(np.abs(grads[k] * inputs[k]))) for k in inputs)
+    gradcheck(f, inputs, grads, eps=EPS, rtol=RTOL, atol=fd_noise_floor(scale)).raise_if_failed()
+
+
+def test_layernorm_normalises_and_matches_the_definition():
+    rng = np.random.default_rng(0)
+    x = 3.0 + 2.0 * rng.standard_normal((4, 7))
+    y, _ = layernorm_forward(x, np.ones(7), np.zeros(7))
+    np.testing.assert_allclose(y.mean(-1), 0.0, atol=1e-15)
+    ref = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)  # ε = 1e-5, biased var
+    np.testing.assert_allclose(y, ref, rtol=1e-14, atol=1e-15)
+    g, b = rng.standard_normal(7), rng.standard_normal(7)
+    np.testing.assert_allclose(layernorm_forward(x, g, b)[0], ref * g + b, rtol=1e-14, atol=1e-14)

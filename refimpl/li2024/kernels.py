@@ -1,4 +1,4 @@
-"""Numba kernels for spec L: the same math as ``model.py``, fused per prompt.
+"""Numba kernels for spec L: the same math as ``model.py``, fused over the batch.
 
 One call computes the forward pass, the hinge loss and all gradients for a batch:
 
@@ -6,11 +6,32 @@ One call computes the forward pass, the hinge loss and all gradients for a batch
   (U = P_q W_Qᵀ, W_Kᵀu for all prompts, V = C̄ W_Vᵀ, H = V W_Oᵀ and, backward, ΔV = ΔH W_O,
   ΔC̄ = ΔV W_V), and every weight gradient is one matrix product over the batch
   (∇W_O = ΔHᵀ V, ∇W_V = ΔVᵀ C̄, ∇W_K = Uᵀ (CΓ), ∇W_Q = W_K ((CΓ)ᵀ P_q));
-- the per-prompt work that touches the l columns (scores, softmax, C σ, the softmax Jacobian,
-  C γ) runs in one fused loop per prompt, without temporaries.
+- the attention uses the algebra the spec points out: s = Cᵀ(W_Kᵀ u) and v = W_V (C σ), so a
+  prompt costs O(d·m_b + l·d), not O(l·d·m_b);
+- the per-prompt work that touches the l columns (scores, softmax, C σ; backward the softmax
+  Jacobian and C γ) runs in one loop per prompt straight on P (B, d, l+1), with no transposed
+  copy: the score and c sums run over k with j innermost (SIMD over the contiguous columns), and
+  P[b] (d × (l+1), 6.7 kB at the default preset) stays in L1 for the second sum of each loop.
 
-Prompts with z F ≥ 1 have zero hinge gradient (spec L12: g = −z 𝟙[zF < 1]) and skip the backward
-loop. ``tests/test_li2024_model.py`` proves this path equal to the NumPy path to ~1e−12.
+Prompts with z F ≥ 1 have zero hinge gradient (spec L12: g = −z 𝟙[zF < 1]); their δh is exactly
+0 and so is everything downstream. ``tests/test_li2024_model.py`` proves this path equal to the
+NumPy path to ~1e−12.
+
+FLOP count of one call (multiply-adds; J = l or l + 1 attended columns):
+
+=====================  ================================  ==========================
+part                   products                          multiply-adds
+=====================  ================================  ==========================
+forward weights        W_Q p_q, W_Kᵀ u, W_V c̄, W_O v      B (2 d m_b + d m_a + m_a m)
+forward attention      s = Cᵀ(W_Kᵀu), c̄ = C σ            B d (J + l)
+backward weights       W_Oᵀ δh, W_Vᵀ δv                   B (m m_a + m_a d)
+backward attention     c = Cᵀ(W_Vᵀ δv), C γ               B d (l + J)
+weight gradients       ∇W_O, ∇W_V, ∇W_K, Σ (Cγ) p_qᵀ      B (m m_a + m_a d + m_b d + d²)
+                       W_K (Σ (Cγ) p_qᵀ)                  m_b d²
+=====================  ================================  ==========================
+
+Default preset (B = 64, l = J = 20, d = m_a = m_b = 40, m = 100): 1.86e6 multiply-adds,
+3.7e6 flops (plus O(B J) exps and O(B m) ReLU / hinge work).
 """
 
 from __future__ import annotations
@@ -20,6 +41,13 @@ import numpy as np
 from refimpl.core.jit import njit
 
 
+def flops(B: int, l: int, J: int, d: int, m: int, m_a: int, m_b: int) -> int:
+    """Floating-point operations (2 per multiply-add) of one ``_fused`` call (table above)."""
+    macs = (B * (2 * d * m_b + d * m_a + m_a * m) + B * d * (J + l) + B * (m * m_a + m_a * d)
+            + B * d * (l + J) + B * (m * m_a + m_a * d + m_b * d + d * d) + m_b * d * d)
+    return 2 * macs
+
+
 @njit
 def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
     """Forward + hinge + backward for a batch. Shapes as in model.py; J = l or l + 1."""
@@ -27,41 +55,40 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
     l = L1 - 1
     m = W_O.shape[0]
     dt = W_Q.dtype
-    Pt = np.empty((B, L1, d), dt)  # (B, l+1, d) columns contiguous
+    Pq = np.empty((B, d), dt)  # (B, d)  query columns
     for b in range(B):
-        for j in range(L1):
-            for k in range(d):
-                Pt[b, j, k] = P[b, k, j]
-    Pq = np.ascontiguousarray(Pt[:, l, :])  # (B, d)
-    U = Pq @ W_Q.T  # (B, m_b)  spec L7: u = W_Q p_q
-    KU = U @ W_K  # (B, d)    W_Kᵀ u
+        for k in range(d):
+            Pq[b, k] = P[b, k, l]
+    U = np.dot(Pq, W_Q.T)  # (B, m_b)  spec L7: u = W_Q p_q
+    KU = np.dot(U, W_K)  # (B, d)    W_Kᵀ u
 
-    sigma = np.empty((B, J), dt)  # (B, J)   attention
-    cbar = np.zeros((B, d), dt)  # (B, d)   c̄ = C σ
-    for b in range(B):
-        # s_i = p_iᵀ (W_Kᵀ u), softmax with the max subtracted (spec L7)
-        smax = -np.inf
-        for j in range(J):
-            acc = 0.0
-            for k in range(d):
-                acc += Pt[b, j, k] * KU[b, k]
-            sigma[b, j] = acc
-            if acc > smax:
-                smax = acc
+    sigma = np.zeros((B, J), dt)  # (B, J)  scores, then attention σ
+    cbar = np.empty((B, d), dt)  # (B, d)  c̄ = C σ
+    for b in range(B):  # one prompt at a time: P[b] (d × (l+1)) stays in L1 for both passes
+        s = sigma[b]
+        for k in range(d):  # s_j = p_jᵀ (W_Kᵀ u), accumulated over k: SIMD over j   spec L7
+            ku = KU[b, k]
+            for j in range(J):
+                s[j] += P[b, k, j] * ku
+        smax = s[0]
+        for j in range(1, J):
+            if s[j] > smax:
+                smax = s[j]
         tot = 0.0
-        for j in range(J):
-            e = np.exp(sigma[b, j] - smax)
-            sigma[b, j] = e
+        for j in range(J):  # softmax with the max subtracted (spec L7)
+            e = np.exp(s[j] - smax)
+            s[j] = e
             tot += e
         for j in range(J):
-            sigma[b, j] /= tot
-        for i in range(l):  # value sum over the context columns only
-            w = sigma[b, i]
-            for k in range(d):
-                cbar[b, k] += w * Pt[b, i, k]
+            s[j] /= tot
+        for k in range(d):  # value sum over the context columns only
+            acc = 0.0
+            for i in range(l):
+                acc += P[b, k, i] * s[i]
+            cbar[b, k] = acc
 
-    V = cbar @ W_V.T  # (B, m_a)  v = W_V c̄
-    H = V @ W_O.T  # (B, m)    h = W_O v
+    V = np.dot(cbar, W_V.T)  # (B, m_a)  v = W_V c̄
+    H = np.dot(V, W_O.T)  # (B, m)    h = W_O v
     F = np.empty(B, dt)
     DH = np.zeros((B, m), dt)  # (B, m)    δh (zero rows for inactive prompts)
     R = np.empty((B, m), dt)
@@ -88,34 +115,36 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
                     DH[b, i] = g * a_eff[i] * relu_at_zero
     loss /= B
 
-    DV = DH @ W_O  # (B, m_a)  δv = W_Oᵀ δh          spec L12
-    DC = DV @ W_V  # (B, d)    W_Vᵀ δv
+    DV = np.dot(DH, W_O)  # (B, m_a)  δv = W_Oᵀ δh          spec L12
+    DC = np.dot(DV, W_V)  # (B, d)    W_Vᵀ δv
     CG = np.zeros((B, d), dt)  # (B, d) C γ
     c = np.zeros(J, dt)
     for b in range(B):
         if G[b] == 0.0:
             continue
-        # c_i = δvᵀ W_V p_i (context columns; the query column carries no value)
+        # c_i = δvᵀ W_V p_i (context columns; the query column carries no value): SIMD over i
+        c[:] = 0.0
+        for k in range(d):
+            dc = DC[b, k]
+            for i in range(l):
+                c[i] += P[b, k, i] * dc
         cs = 0.0
         for i in range(l):
-            acc = 0.0
-            for k in range(d):
-                acc += Pt[b, i, k] * DC[b, k]
-            c[i] = acc
-            cs += sigma[b, i] * acc
-        for j in range(l, J):
-            c[j] = 0.0
-        # γ_i = σ_i (c_i − Σ_j σ_j c_j); C γ = Σ_i γ_i p_i                   spec L12
+            cs += sigma[b, i] * c[i]
+        # γ_i = σ_i (c_i − Σ_j σ_j c_j); C γ = Σ_j γ_j p_j                   spec L12
         for j in range(J):
-            gj = sigma[b, j] * (c[j] - cs)
-            for k in range(d):
-                CG[b, k] += gj * Pt[b, j, k]
+            c[j] = sigma[b, j] * (c[j] - cs)
+        for k in range(d):
+            acc = 0.0
+            for j in range(J):
+                acc += P[b, k, j] * c[j]
+            CG[b, k] = acc
 
-    dW_O = DH.T @ V  # (m, m_a)   ∇W_O = Σ_b δh vᵀ      spec L12
-    dW_V = DV.T @ cbar  # (m_a, d)  ∇W_V = Σ_b δv c̄ᵀ     spec L12
-    dW_K = U.T @ CG  # (m_b, d)    ∇W_K = Σ_b u (Cγ)ᵀ     spec L12
-    dW_Q = W_K @ (CG.T @ Pq)  # (m_b, d)  ∇W_Q = W_K Σ_b (Cγ) p_qᵀ   spec L12
-    da = G @ R  # (m,)  ∇a = Σ_b g r
+    dW_O = np.dot(DH.T, V)  # (m, m_a)   ∇W_O = Σ_b δh vᵀ      spec L12
+    dW_V = np.dot(DV.T, cbar)  # (m_a, d)  ∇W_V = Σ_b δv c̄ᵀ     spec L12
+    dW_K = np.dot(U.T, CG)  # (m_b, d)    ∇W_K = Σ_b u (Cγ)ᵀ     spec L12
+    dW_Q = np.dot(W_K, np.dot(CG.T, Pq))  # (m_b, d)  ∇W_Q = W_K Σ_b (Cγ) p_qᵀ   spec L12
+    da = np.dot(G, R)  # (m,)  ∇a = Σ_b g r
     return loss, dW_Q, dW_K, dW_V, dW_O, da, F, sigma
 
 

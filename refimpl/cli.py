@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-GOLDEN_MODELS = ("li2024", "huang2023", "yang2024")  # models with a golden export
+GOLDEN_MODELS = ("li2024", "huang2023", "yang2024", "transformer")  # models with a golden export
 TRAIN_MODELS = ("li2024",)  # models with `refimpl train`
 BENCH_MODELS = ("li2024", "yang2024", "huang2023", "huang2023_C", "transformer")  # benchmarks/run.py
 
@@ -30,6 +30,10 @@ def _golden_module(model: str):
         return golden
     if model == "yang2024":
         from refimpl.yang2024 import golden
+
+        return golden
+    if model == "transformer":
+        from refimpl.transformer import golden
 
         return golden
     raise ValueError(f"unknown model {model!r}; allowed: {list(GOLDEN_MODELS)}")

@@ -236,3 +236,14 @@ def test_make_problem_errors(kwargs, match):
 def test_runner_rejects_unknown_variant():
     with pytest.raises(ValueError, match="variant"):
         torch_backend.make_runner(make_problem("huang2023", **SMALL["huang2023"]), "jit")
+
+
+def test_importing_the_backends_imports_neither_library():
+    """torch and jax are imported lazily (inside make_runner / available), never at import time."""
+    import subprocess
+    import sys
+
+    code = ("import sys, benchmarks.jax_backend, benchmarks.torch_backend, benchmarks.problems; "
+            "print(int('jax' in sys.modules), int('torch' in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "0"]

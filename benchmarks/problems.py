@@ -252,35 +252,30 @@ def huang2023_C_population(problem: Problem):
     return from_counts(b["p"], b["counts"], b["weights"], attend_to_query=problem.options["attend_to_query"])
 
 
-def reference_loss_and_grads(problem: Problem, params: dict, backend: str = "numpy"):
+def reference_loss_and_grads(problem: Problem, params: dict, backend: str = "numpy", *, check: bool = True,
+                             outputs: bool = True):
     """refimpl's loss, gradients and forward outputs at ``params``: ``(loss, grads, outputs)``.
 
     ``outputs`` per model: li2024 {"F", "attn"}; yang2024 {"A_hat", "S"}; huang2023 {"attn",
-    "y_hat"}; huang2023_C {"Lk", "Ealpha"} (E_n[α_{k→m}], [k, m]). ``backend``: "numpy" or "numba".
+    "y_hat"}; huang2023_C {"Lk", "Ealpha"} (E_n[α_{k→m}], [k, m]); ``None`` when ``outputs`` is
+    False. ``backend``: "numpy" or "numba". ``check=False`` skips refimpl's input validation
+    (what a training loop does after its first step).
     """
     check_choice("backend", backend, ("numpy", "numba"))
     m = problem.model
-    if m == "li2024":
-        from refimpl.li2024 import loss_and_grads
+    if m != "huang2023_C":
+        from importlib import import_module
 
-        loss, g, aux = loss_and_grads(params, problem.batch, backend, return_aux=True, **problem.options)
-        return loss, g, {"F": aux["F"], "attn": aux["attn"]}
-    if m == "yang2024":
-        from refimpl.yang2024 import loss_and_grads
-
-        loss, g, aux = loss_and_grads(params, problem.batch, backend, return_aux=True, **problem.options)
-        return loss, g, {"A_hat": aux["A_hat"], "S": aux["S"]}
-    if m == "huang2023":
-        from refimpl.huang2023 import loss_and_grads
-
-        loss, g, aux = loss_and_grads(params, problem.batch, backend, return_aux=True, **problem.options)
-        return loss, g, {"attn": aux["attn"], "y_hat": aux["y_hat"]}
+        loss_and_grads = import_module(f"refimpl.{m}").loss_and_grads
+        keys = {"li2024": ("F", "attn"), "yang2024": ("A_hat", "S"), "huang2023": ("attn", "y_hat")}[m]
+        res = loss_and_grads(params, problem.batch, backend, check=check, return_aux=outputs, **problem.options)
+        return res[0], res[1], ({k: res[2][k] for k in keys} if outputs else None)
     pop = huang2023_C_population(problem)
     C = params["C"]
     if backend == "numpy":
         from refimpl.huang2023.population import loss_and_grad_C
 
-        L, Lk, G, Ea = loss_and_grad_C(C, pop)
+        L, Lk, G, Ea = loss_and_grad_C(C, pop)  # spec H7
     else:
         from refimpl.huang2023.kernels import _loss_grad_C
 
@@ -288,8 +283,8 @@ def reference_loss_and_grads(problem: Problem, params: dict, backend: str = "num
         G, Lk, Ea = np.zeros((K, K)), np.zeros(K), np.zeros((K, K))
         f = lambda a: np.ascontiguousarray(a, dtype=np.float64)
         L = _loss_grad_C(f(C), f(pop.p), f(pop.counts), f(pop.weights), bool(pop.attend_to_query),
-                         G, Lk, Ea, np.arange(K, dtype=np.int64))
-    return float(L), {"C": G}, {"Lk": Lk, "Ealpha": Ea}
+                         G, Lk, Ea, np.arange(K, dtype=np.int64))  # spec H7, the Numba kernel
+    return float(L), {"C": G}, ({"Lk": Lk, "Ealpha": Ea} if outputs else None)
 
 
 class ReferenceStep:
@@ -310,12 +305,15 @@ class ReferenceStep:
         check_choice("optimizer['name']", opt["name"], ("sgd", "adam"))
         self._opt = opt
         self._t = 0
+        self._checked = False  # refimpl validates the inputs on the first call only
         if opt["name"] == "adam":
             self._m = {k: np.zeros_like(self._p[k]) for k in problem.trainable}
             self._v = {k: np.zeros_like(self._p[k]) for k in problem.trainable}
 
     def loss_and_grads(self) -> tuple[float, dict]:
-        loss, g, _ = reference_loss_and_grads(self.problem, self._p, self.backend)
+        loss, g, _ = reference_loss_and_grads(self.problem, self._p, self.backend, check=not self._checked,
+                                              outputs=False)
+        self._checked = True
         return float(loss), g
 
     def outputs(self) -> dict:

@@ -30,8 +30,8 @@ weight gradients       ∇W_O, ∇W_V, ∇W_K, Σ (Cγ) p_qᵀ      B (m m_a + m
                        W_K (Σ (Cγ) p_qᵀ)                  m_b d²
 =====================  ================================  ==========================
 
-Default preset (B = 64, l = J = 20, d = m_a = m_b = 40, m = 100): 1.86e6 multiply-adds,
-3.7e6 flops (plus O(B J) exps and O(B m) ReLU / hinge work).
+Default preset (B = 64, l = J = 20, d = m_a = m_b = 40, m = 100): 1.75e6 multiply-adds,
+3.5e6 flops (plus O(B J) exps and O(B m) ReLU / hinge work).
 """
 
 from __future__ import annotations

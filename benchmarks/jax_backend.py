@@ -98,12 +98,14 @@ def huang2023_C_loss(p, c, *, attend_to_query=False):
     import jax.numpy as jnp
 
     C, prob, counts, weights = p["C"], c["p"], c["counts"], c["weights"]
-    K, M = C.shape[0], counts.shape[0]
-    logits = C.T[:, None, :] + jnp.log(counts)[None, :, :]  # (K, M, K): C_{m,k} + log n_m
-    if attend_to_query:
-        diag = jnp.broadcast_to(jnp.diagonal(C)[:, None, None], (K, M, 1))
-        logits = jnp.concatenate([logits, diag], axis=2)  # (K, M, K+1)
-    alpha = jax.nn.softmax(logits, axis=2)[:, :, :K]  # (K, M, K)
+    K = C.shape[0]
+    logits = C.T  # (K, K) [k, m] = C_{m,k}
+    e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(axis=1, keepdims=True)))  # (K, K)
+    num = counts[None, :, :] * e[:, None, :]  # (K, M, K)  n_m e^{C_{m,k}}
+    den = num.sum(axis=2, keepdims=True)  # (K, M, 1)
+    if attend_to_query:  # the query column adds e^{C_{k,k}}
+        den = den + jnp.diagonal(e)[:, None, None]
+    alpha = num / den  # (K, M, K)
     eye = jnp.eye(K, dtype=C.dtype)
     ell = 0.5 * jnp.sum((alpha - eye[:, None, :]) ** 2, axis=2)  # (K, M)
     Lk = ell @ weights

@@ -79,6 +79,14 @@ def _id(case):
     return "-".join([model, size] + [f"{k}={v}" for k, v in opts.items()])
 
 
+def _backends(size):
+    """refimpl's paths to compare with: NumPy and Numba; with NUMBA_DISABLE_JIT (the coverage leg)
+    the pure-Python kernels are checked at the small sizes only (at paper sizes they take minutes)."""
+    from refimpl.core.jit import jit_disabled
+
+    return ("numpy",) if jit_disabled() and size == "paper" else ("numpy", "numba")
+
+
 def _problem(model, size, opts, dtype="float64", seed=3):
     sizes = SMALL[model] if size == "small" else {}
     return make_problem(model, dtype, seed, options=opts, **sizes)
@@ -110,7 +118,7 @@ def test_forward_loss_grads_and_trajectory(case):
         losses_t.append(run.loss_and_grads()[0])
         run.step()
     p_t = run.params()
-    for backend in ("numpy", "numba"):
+    for backend in _backends(case[1]):
         ref = reference_step(prob, backend)
         loss_r, g_r = ref.loss_and_grads()
         assert_close(f"[{backend}] loss", loss_t, loss_r)

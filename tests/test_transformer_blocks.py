@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _fd import EPS, RTOL, fd_noise_floor
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from refimpl.core.gradcheck import GradcheckError, gradcheck
 from refimpl.transformer import blocks as Bk
-
-from _fd import EPS, RTOL, fd_noise_floor
 
 
 def rand(rng, *shape, scale=1.0):

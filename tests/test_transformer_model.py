@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _fd import EPS, RTOL, fd_noise_floor
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from refimpl.core.gradcheck import gradcheck
-from refimpl.transformer import Adam, SGD, TransformerConfig, backward, forward, init_params, loss_and_grads, predict, preset
+from refimpl.transformer import (
+    SGD,
+    Adam,
+    TransformerConfig,
+    backward,
+    forward,
+    init_params,
+    loss_and_grads,
+    predict,
+    preset,
+)
 from refimpl.transformer.model import loss_from_output, param_shapes
 from refimpl.transformer.optim import train
-
-from _fd import EPS, RTOL, fd_noise_floor
 
 TINY = {  # the two presets shrunk: every structural choice kept, sizes small
     "vaswani4": dict(d_model=6, n_heads=2, d_ff=8, d_in=3, n_layers=2),
@@ -72,7 +81,7 @@ def test_loss_gradients_match_central_differences(name, loss, B, T, seed):
     params = random_params(cfg, rng)
     batch = make_batch(cfg, rng, B, T)
     assume(away_from_kinks(params, batch, cfg))
-    L, grads = loss_and_grads(params, batch, cfg)
+    _, grads = loss_and_grads(params, batch, cfg)
     assert set(grads) == set(params)
 
     def f(p):

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch", reason="PyTorch parity test: torch is an op
 nn = torch.nn
 F = torch.nn.functional
 
-from refimpl.transformer import Adam, forward, init_params, loss_and_grads, preset  # noqa: E402
+from refimpl.transformer import Adam, forward, init_params, loss_and_grads, preset
 
 REL = 1e-10
 

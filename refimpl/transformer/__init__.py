@@ -7,7 +7,13 @@ Modules: ``config`` (TransformerConfig, presets), ``blocks`` (forward/backward p
 """
 
 from refimpl.transformer.config import TransformerConfig, preset
-from refimpl.transformer.model import backward, forward, init_params, loss_and_grads, predict
+from refimpl.transformer.model import (
+           backward,
+           forward,
+           init_params,
+           loss_and_grads,
+           predict,
+)
 from refimpl.transformer.optim import SGD, Adam
 
 __all__ = ["TransformerConfig", "preset", "init_params", "forward", "backward", "loss_and_grads",

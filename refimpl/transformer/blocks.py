@@ -104,7 +104,7 @@ def attention_forward(x, p, n_heads: int, causal: bool = False):
     ``p``: {W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O}. Returns ``(y, cache)``, y (B, T, D);
     ``cache["A"]`` holds the attention probabilities (B, H, T, T).
     """
-    B, T, D = x.shape
+    _, T, D = x.shape  # (B, T, D)
     dh = D // n_heads
     scale = 1.0 / math.sqrt(dh)  # a Python float: keeps float32 inputs float32
     q_, c_q = linear_forward(x, p["W_Q"], p["b_Q"])  # (B, T, D)  q = x W_Qᵀ + b_Q

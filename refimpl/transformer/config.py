@@ -88,7 +88,7 @@ class TransformerConfig:
         """Head size d_model / H."""
         return self.d_model // self.n_heads
 
-    def replace(self, **changes) -> "TransformerConfig":
+    def replace(self, **changes) -> TransformerConfig:
         """A copy with ``changes`` applied (validated); unknown field names → ``ValueError``."""
         _check_fields(changes)
         return dataclasses.replace(self, **changes)

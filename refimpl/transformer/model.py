@@ -41,7 +41,12 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl.core.arrays import check_array
-from refimpl.core.ops import hinge_backward, hinge_forward, squared_backward, squared_forward
+from refimpl.core.ops import (
+    hinge_backward,
+    hinge_forward,
+    squared_backward,
+    squared_forward,
+)
 from refimpl.core.rng import make_rng
 from refimpl.transformer.blocks import (
     ATTN_PARAMS,

@@ -18,7 +18,7 @@ quick      K = 40, N = 10, d = 20, m = 8, τ = 0.01          d_model 64, d_ff 12
            2000 training prompts                            batch 32, Adam lr 1e−3, 250 steps;
                                                             Fig. 5: 6 s of training per H
 full       K = 60, N = 10, d = 30, m = 8, τ = 0.01          d_model 64, d_ff 128, H = 8, batch 32,
-           10000 training prompts                           Adam lr 1e−3, 1500 steps;
+           10000 training prompts                           Adam lr 1e−3, 1200 steps;
                                                             Fig. 5: 100 s of training per H [P: 100 s]
 =========  ===============================================  ==============================================
 
@@ -49,7 +49,7 @@ PROFILE = {
               "batch": 32, "lr": 1e-3, "steps": 250, "eval_every": 25, "Hs": (1, 2, 4, 8, 16, 32, 64),
               "budget_s": 6.0, "eval_every_s": 1.0, "n_fig5_eval": 128, "seed": 0},
     "full": {"ycfg": dict(K=60, N=10, d=30, m=8, tau=0.01), "n_train": 10000, "d_model": 64, "d_ff": 128, "H": 8,
-             "batch": 32, "lr": 1e-3, "steps": 1500, "eval_every": 75, "Hs": (1, 2, 4, 8, 16, 32, 64),
+             "batch": 32, "lr": 1e-3, "steps": 1200, "eval_every": 60, "Hs": (1, 2, 4, 8, 16, 32, 64),
              "budget_s": 100.0, "eval_every_s": 10.0, "n_fig5_eval": 128, "seed": 0},
 }
 N_TEST = 200

@@ -130,3 +130,37 @@ def test_y11_scaling_is_reported_with_finite_rates():
     assert c.verdict == "info"
     assert all(np.isfinite(v) and v > 0 for v in [*m["K"].values(), *m["H"].values()])
     assert m["K"][12] == pytest.approx(m["H"][8], rel=1e-12)  # the same run, two ways
+
+
+def _floor_measure(finals, late):
+    import numpy as np
+
+    Hs = sorted(finals)
+    return {"H": Hs, "N": 10, "lr": 1e-2, "steps": 100,
+            "t": {H: np.arange(3) for H in Hs},
+            "excess": {H: np.array([1.0, 0.5, finals[H]]) for H in Hs}, "late_fall": late}
+
+
+def test_fig4_floor_check_both_sides():
+    from refimpl.yang2024.checks import check_fig4_floor
+
+    # H < N flat at 1e-2, H ≥ N at 1e-5: a floor
+    ok = check_fig4_floor(_floor_measure({4: 1e-2, 8: 2e-2, 16: 1e-5}, {4: 0.01, 8: 0.0, 16: 0.9}))
+    assert ok.verdict == "pass"
+    # one H < N run reaches the H ≥ N level: no floor
+    bad = check_fig4_floor(_floor_measure({4: 1e-2, 8: 2e-5, 16: 1e-5}, {4: 0.01, 8: 0.0, 16: 0.9}))
+    assert bad.verdict == "fail" and "H=8: no" in bad.measured
+    # high but still falling (not yet at a floor)
+    falling = check_fig4_floor(_floor_measure({4: 1e-2, 16: 1e-5}, {4: 0.3, 16: 0.9}))
+    assert falling.verdict == "fail"
+
+
+def test_fig4_floor_measure_runs_and_finds_the_small_H_floor():
+    """Tiny instance: H = 1 with N = 4 cannot fit (Y14-like), H = 8 ≥ N goes far below."""
+    from refimpl.yang2024.checks import measure_fig4_floor
+    from refimpl.yang2024.config import Config
+
+    cfg = Config(K=12, N=4, d=5, m=3, H=8, tau=0.1)
+    m = measure_fig4_floor(cfg, (1, 8), lr=1e-2, steps=1500, record_every=50, backend="numpy")
+    assert m["excess"][1][-1] > 10 * m["excess"][8][-1]
+    assert set(m["late_fall"]) == {1, 8}

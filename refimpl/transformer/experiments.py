@@ -66,10 +66,11 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
     of training time, and the end): ``step``, ``time`` (training seconds, evaluations excluded) and
     every metric of ``eval_fn(params)``. ``loss`` holds the minibatch loss of every step (before
     its update) and ``step_time`` its duration. ``params`` is updated in place and returned.
-    A non-finite loss stops training and sets ``diverged``.
+    A non-finite loss stops training and sets ``diverged``; ``max_steps`` caps a budget run.
 
-    ``schedule``: "constant" (lr throughout), or "cosine" (needs ``steps``): linear warm-up over
-    ``warmup`` steps, then lr · ½(1 + cos(π (t − warmup)/(steps − warmup))) (GPT-2 practice) [C]."""
+    Learning rate (:func:`lr_at`, recorded per step in ``lr``): a linear warm-up over ``warmup``
+    steps, then ``lr`` (``schedule="constant"``) or a cosine decay to 0 at ``steps``
+    (``"cosine"``, GPT-2 practice; needs ``steps``)."""
     if (steps is None) == (budget_s is None):
         raise ValueError("give exactly one of steps (an int ≥ 0) and budget_s (seconds > 0)")
     if steps is not None and not (is_int(steps) and steps >= 0):
@@ -143,8 +144,8 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
                 bar.set_postfix(loss=f"{loss:.3g}", t=f"{clock:.0f}s")
     bar.close()
     out = {k: np.asarray(v) for k, v in rec.items()}
-    out.update(loss=np.asarray(losses), step_time=np.asarray(step_times), lr=np.asarray(lrs), steps_done=step, train_time=clock,
-               diverged=diverged, params=params, snapshots=snapshots, threads=threads)
+    out.update(loss=np.asarray(losses), step_time=np.asarray(step_times), lr=np.asarray(lrs), steps_done=step,
+               train_time=clock, diverged=diverged, params=params, snapshots=snapshots, threads=threads)
     return out
 
 

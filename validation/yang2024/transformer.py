@@ -15,8 +15,8 @@ takes 0.8 s per step on one core, so B = 256 would take ~25 s), so every size is
 profile    data (spec Y)                                    model / training
 =========  ===============================================  ==============================================
 quick      K = 40, N = 10, d = 20, m = 8, τ = 0.01          d_model 64, d_ff 128, H = 8 (Fig. 2(b)),
-           2000 training prompts                            batch 32, Adam lr 1e−3, 250 steps;
-                                                            Fig. 5: 6 s of training per H
+           2000 training prompts                            batch 32, Adam lr 1e−3, 200 steps;
+                                                            Fig. 5: 5 s of training per H
 full       K = 60, N = 10, d = 30, m = 8, τ = 0.01          d_model 64, d_ff 128, H = 8, batch 32,
            10000 training prompts                           Adam lr 1e−3, 1200 steps;
                                                             Fig. 5: 100 s of training per H [P: 100 s]
@@ -46,8 +46,8 @@ from refimpl.yang2024.config import Config
 ORDER = 25
 PROFILE = {
     "quick": {"ycfg": dict(K=40, N=10, d=20, m=8, tau=0.01), "n_train": 2000, "d_model": 64, "d_ff": 128, "H": 8,
-              "batch": 32, "lr": 1e-3, "steps": 250, "eval_every": 25, "Hs": (1, 2, 4, 8, 16, 32, 64),
-              "budget_s": 6.0, "eval_every_s": 1.0, "n_fig5_eval": 128, "seed": 0},
+              "batch": 32, "lr": 1e-3, "steps": 200, "eval_every": 25, "Hs": (1, 2, 4, 8, 16, 32, 64),
+              "budget_s": 5.0, "eval_every_s": 1.0, "n_fig5_eval": 128, "seed": 0},
     "full": {"ycfg": dict(K=60, N=10, d=30, m=8, tau=0.01), "n_train": 10000, "d_model": 64, "d_ff": 128, "H": 8,
              "batch": 32, "lr": 1e-3, "steps": 1200, "eval_every": 60, "Hs": (1, 2, 4, 8, 16, 32, 64),
              "budget_s": 100.0, "eval_every_s": 10.0, "n_fig5_eval": 128, "seed": 0},

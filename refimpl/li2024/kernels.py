@@ -10,8 +10,9 @@ One call computes the forward pass, the hinge loss and all gradients for a batch
   prompt costs O(d·m_b + l·d), not O(l·d·m_b);
 - the per-prompt work that touches the l columns (scores, softmax, C σ; backward the softmax
   Jacobian and C γ) runs in one loop per prompt straight on P (B, d, l+1), with no transposed
-  copy: the score and c sums run over k with j innermost (SIMD over the contiguous columns), and
-  P[b] (d × (l+1), 6.7 kB at the default preset) stays in L1 for the second sum of each loop.
+  copy: the score and c sums run over k with j innermost (SIMD over the contiguous columns), C σ
+  and C γ as four row sums at a time (independent chains, each summed in order), and P[b]
+  (d × (l+1), 6.7 kB at the default preset) stays in L1 for the second sum of each loop.
 
 Prompts with z F ≥ 1 have zero hinge gradient (spec L12: g = −z 𝟙[zF < 1]); their δh is exactly
 0 and so is everything downstream. ``tests/test_li2024_model.py`` proves this path equal to the
@@ -49,6 +50,58 @@ def flops(B: int, l: int, J: int, d: int, m: int, m_a: int, m_b: int) -> int:
 
 
 @njit
+def _add_columns(P, b, coef, out, n):
+    """out[j] += Σ_k coef[k] P[b, k, j] for j < n: SIMD over the contiguous j; the sum over k in
+    order, four rows of P[b] per pass over ``out``."""
+    d = P.shape[1]
+    k = 0
+    while k + 4 <= d:
+        c0, c1, c2, c3 = coef[k], coef[k + 1], coef[k + 2], coef[k + 3]
+        for j in range(n):
+            t = out[j]
+            t += P[b, k, j] * c0
+            t += P[b, k + 1, j] * c1
+            t += P[b, k + 2, j] * c2
+            t += P[b, k + 3, j] * c3
+            out[j] = t
+        k += 4
+    while k < d:
+        ck = coef[k]
+        for j in range(n):
+            out[j] += P[b, k, j] * ck
+        k += 1
+
+
+@njit
+def _row_dots(P, b, v, out, n):
+    """out[k] = Σ_{j<n} P[b, k, j] v[j] (each sum in order over j), four rows at a time."""
+    d = P.shape[1]
+    k = 0
+    while k + 4 <= d:
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for j in range(n):
+            vj = v[j]
+            a0 += P[b, k, j] * vj
+            a1 += P[b, k + 1, j] * vj
+            a2 += P[b, k + 2, j] * vj
+            a3 += P[b, k + 3, j] * vj
+        out[k] = a0
+        out[k + 1] = a1
+        out[k + 2] = a2
+        out[k + 3] = a3
+        k += 4
+    while k < d:
+        acc = 0.0
+        for j in range(n):
+            acc += P[b, k, j] * v[j]
+        out[k] = acc
+        k += 1
+
+
+@njit
 def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
     """Forward + hinge + backward for a batch. Shapes as in model.py; J = l or l + 1."""
     B, d, L1 = P.shape
@@ -66,10 +119,7 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
     cbar = np.empty((B, d), dt)  # (B, d)  c̄ = C σ
     for b in range(B):  # one prompt at a time: P[b] (d × (l+1)) stays in L1 for both passes
         s = sigma[b]
-        for k in range(d):  # s_j = p_jᵀ (W_Kᵀ u), accumulated over k: SIMD over j   spec L7
-            ku = KU[b, k]
-            for j in range(J):
-                s[j] += P[b, k, j] * ku
+        _add_columns(P, b, KU[b], s, J)  # s_j = p_jᵀ (W_Kᵀ u)   spec L7
         smax = s[0]
         for j in range(1, J):
             if s[j] > smax:
@@ -81,11 +131,7 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
             tot += e
         for j in range(J):
             s[j] /= tot
-        for k in range(d):  # value sum over the context columns only
-            acc = 0.0
-            for i in range(l):
-                acc += P[b, k, i] * s[i]
-            cbar[b, k] = acc
+        _row_dots(P, b, s, cbar[b], l)  # c̄ = C σ: value sum over the context columns only
 
     V = np.dot(cbar, W_V.T)  # (B, m_a)  v = W_V c̄
     H = np.dot(V, W_O.T)  # (B, m)    h = W_O v
@@ -124,21 +170,14 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
             continue
         # c_i = δvᵀ W_V p_i (context columns; the query column carries no value): SIMD over i
         c[:] = 0.0
-        for k in range(d):
-            dc = DC[b, k]
-            for i in range(l):
-                c[i] += P[b, k, i] * dc
+        _add_columns(P, b, DC[b], c, l)
         cs = 0.0
         for i in range(l):
             cs += sigma[b, i] * c[i]
         # γ_i = σ_i (c_i − Σ_j σ_j c_j); C γ = Σ_j γ_j p_j                   spec L12
         for j in range(J):
             c[j] = sigma[b, j] * (c[j] - cs)
-        for k in range(d):
-            acc = 0.0
-            for j in range(J):
-                acc += P[b, k, j] * c[j]
-            CG[b, k] = acc
+        _row_dots(P, b, c, CG[b], J)
 
     dW_O = np.dot(DH.T, V)  # (m, m_a)   ∇W_O = Σ_b δh vᵀ      spec L12
     dW_V = np.dot(DV.T, cbar)  # (m_a, d)  ∇W_V = Σ_b δv c̄ᵀ     spec L12

@@ -21,6 +21,15 @@ def test_parity_error_zero_for_equal_and_catches_one_entry():
     assert run.parity_error((loss, g), (loss * (1 + 1e-7), g)) == pytest.approx(1e-7)
 
 
+def test_parity_error_floor_for_zero_gradients():
+    loss, g = _lg()
+    z0 = {**g, "b_K": np.array([1e-17])}
+    z1 = {**g, "b_K": np.array([-2e-17])}  # rounding noise on a zero gradient: not a mismatch
+    assert run.parity_error((loss, z0), (loss, z1)) < 1e-12
+    z1 = {**g, "b_K": np.array([1e-2])}  # a real error on it is
+    assert run.parity_error((loss, z0), (loss, z1)) > 1
+
+
 def test_parity_error_rejects_missing_keys_and_shapes():
     loss, g = _lg()
     with pytest.raises(ValueError, match="keys differ"):

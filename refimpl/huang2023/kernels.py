@@ -22,48 +22,32 @@ from refimpl.core.jit import njit
 
 
 @njit
-def _shifted_scores(Q, X, xq, J):
-    """s_j − max_j s_j (B, J), s_j = key_jᵀ Q x_q (spec H4); keys x_1..x_N [, x_q]."""
-    B, N, d = X.shape
-    qx = np.dot(xq, Q.T)  # (B, d)  Q x_q for every prompt, one dgemm
-    S = np.empty((B, J))  # (B, J)
-    for b in range(B):
-        s = S[b]
-        j = 0
-        while j + 4 <= N:  # four independent dot products at a time (each summed in order over a)
-            a0 = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            a3 = 0.0
-            for a in range(d):
-                q = qx[b, a]
-                a0 += X[b, j, a] * q
-                a1 += X[b, j + 1, a] * q
-                a2 += X[b, j + 2, a] * q
-                a3 += X[b, j + 3, a] * q
-            s[j] = a0
-            s[j + 1] = a1
-            s[j + 2] = a2
-            s[j + 3] = a3
-            j += 4
-        while j < N:
-            acc = 0.0
-            for a in range(d):
-                acc += X[b, j, a] * qx[b, a]
-            s[j] = acc
-            j += 1
-        if J > N:  # the query's own score (attend_to_query)
-            acc = 0.0
-            for a in range(d):
-                acc += xq[b, a] * qx[b, a]
-            s[N] = acc
-        smax = s[0]
-        for j in range(1, J):
-            if s[j] > smax:
-                smax = s[j]
-        for j in range(J):
-            s[j] -= smax
-    return S
+def _row_dots(X, b, v, out, n):
+    """out[j] = Σ_a X[b, j, a] v[a] for j < n (each sum in order over a), four rows at a time."""
+    d = X.shape[2]
+    j = 0
+    while j + 4 <= n:
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for a in range(d):
+            va = v[a]
+            a0 += X[b, j, a] * va
+            a1 += X[b, j + 1, a] * va
+            a2 += X[b, j + 2, a] * va
+            a3 += X[b, j + 3, a] * va
+        out[j] = a0
+        out[j + 1] = a1
+        out[j + 2] = a2
+        out[j + 3] = a3
+        j += 4
+    while j < n:
+        acc = 0.0
+        for a in range(d):
+            acc += X[b, j, a] * v[a]
+        out[j] = acc
+        j += 1
 
 
 @njit
@@ -86,6 +70,30 @@ def _key_sum(v, X, b, c, N):
         for a in range(d):
             v[a] += cj * X[b, j, a]
         j += 1
+
+
+@njit
+def _shifted_scores(Q, X, xq, J):
+    """s_j − max_j s_j (B, J), s_j = key_jᵀ Q x_q (spec H4); keys x_1..x_N [, x_q]."""
+    B, N, d = X.shape
+    qx = np.dot(xq, Q.T)  # (B, d)  Q x_q for every prompt, one dgemm
+    S = np.empty((B, J))  # (B, J)
+    for b in range(B):
+        _row_dots(X, b, qx[b], S[b], N)  # spec H4: s_j = x_jᵀ Q x_q
+        if J > N:  # the query's own score (attend_to_query)
+            acc = 0.0
+            for a in range(d):
+                acc += xq[b, a] * qx[b, a]
+            S[b, N] = acc
+    smax = S[:, 0].copy()  # (B,)  maxima over j, all prompts side by side (independent chains)
+    for j in range(1, J):
+        for b in range(B):
+            if S[b, j] > smax[b]:
+                smax[b] = S[b, j]
+    for b in range(B):
+        for j in range(J):
+            S[b, j] -= smax[b]
+    return S
 
 
 @njit

@@ -193,3 +193,21 @@ def test_data_model():
     assert np.max(np.abs(freq - p)) < 0.01  # 20000 draws: std ≤ 0.0033
     E = H.embedding(b["X"], b["xq"], b["y"])
     assert E.shape == (400, 8, 51) and np.all(E[:, 7, 50] == 0)
+
+
+@pytest.mark.parametrize("loss", ["sample", "Ew"])
+@pytest.mark.parametrize("attend_to_query", [False, True])
+def test_numba_equals_numpy_at_the_benchmark_size(loss, attend_to_query):
+    """The blocked kernels at the benchmark size (K = d = 10, N = 102, B = 257: N and B not
+    multiples of the four-row blocks)."""
+    K, N, B = 10, 102, 257
+    V = H.make_features(K, K, 0)
+    b = H.sample_prompts(V, np.full(K, 1.0 / K), N, B, 1)
+    Q = 0.5 * np.random.default_rng(2).standard_normal((K, K))
+    batch = {k: b[k] for k in ("X", "xq", "y", "yq")}
+    v1, g1, a1 = H.loss_and_grads({"Q": Q}, batch, loss=loss, attend_to_query=attend_to_query, return_aux=True)
+    v2, g2, a2 = H.loss_and_grads({"Q": Q}, batch, "numba", loss=loss, attend_to_query=attend_to_query,
+                                  return_aux=True)
+    assert v2 == pytest.approx(v1, rel=1e-12)
+    np.testing.assert_allclose(a2["attn"], a1["attn"], rtol=1e-12, atol=1e-15)
+    assert np.max(np.abs(g2["Q"] - g1["Q"])) <= 1e-12 * np.max(np.abs(g1["Q"]))

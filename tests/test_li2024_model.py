@@ -550,3 +550,18 @@ def test_training_runs_or_is_rejected_when_no_task_is_left_unseen():
     res = li2024.train(cfg, seed=0, progress=False)
     assert np.all(np.isfinite(res.history["loss"])) and len(res.history["loss"]) == 5
     assert np.all(np.isfinite(res.evals["train/error"]))
+
+
+def test_numpy_and_numba_agree_at_the_default_preset():
+    """The blocked per-prompt loops at the benchmark size (B = 64, l = 20, d = 40, m = 100)."""
+    cfg = li2024.preset("default")
+    inst = li2024.make_instance(cfg.data, 0)
+    params = li2024.init_params(cfg, 1)
+    batch = li2024.sample_batch(inst, cfg.train.batch_size, np.random.default_rng(2))
+    opts = cfg.model.options()
+    l1, g1, a1 = li2024.loss_and_grads(params, batch, "numpy", return_aux=True, **opts)
+    l2, g2, a2 = li2024.loss_and_grads(params, batch, "numba", return_aux=True, **opts)
+    assert l2 == pytest.approx(l1, rel=1e-12)
+    np.testing.assert_allclose(a2["attn"], a1["attn"], rtol=1e-12, atol=1e-15)
+    for k, g in g1.items():
+        assert np.max(np.abs(g2[k] - g)) <= 1e-12 * max(np.max(np.abs(g)), 1e-300), k

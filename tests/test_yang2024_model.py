@@ -227,3 +227,22 @@ def test_numba_adam_update_equals_the_numpy_update_of_run_adam():
         adam_update(p, g, m, v, 0, lr)
     with pytest.raises(ValueError, match="m must be"):
         adam_update(p, g, m.T, v, 1, lr)
+
+
+@pytest.mark.parametrize("loss", ["sample", "population"])
+def test_numba_equals_numpy_at_the_fig2_size(loss):
+    """The stacked-dgemm kernels at the benchmark size (H = 64, N = 30, K = 200, d = 100, B = 256)."""
+    from refimpl.yang2024.data import make_dictionary, sample_prompts
+
+    H, N, K, d, m, B = 64, 30, 200, 100, 20, 256
+    V_all, Z_all = make_dictionary(K, d, m, 0)
+    params = Y.init_params(H, d, K, 1)
+    params["w"] = 0.1 * np.random.default_rng(2).standard_normal((H, K))
+    pr = sample_prompts(Z_all, N, 0.01, B, 3, keep_eps=False)
+    batch = {"V_all": V_all, "N": N, "Z_all": Z_all, "tau": 0.01, "y": pr["y"], "y_all": pr["y_all"]}
+    v1, g1, a1 = Y.loss_and_grads(params, batch, loss=loss, return_aux=True)
+    v2, g2, a2 = Y.loss_and_grads(params, batch, "numba", loss=loss, return_aux=True)
+    assert v2 == pytest.approx(v1, rel=1e-12)
+    np.testing.assert_allclose(a2["S"], a1["S"], rtol=1e-12, atol=1e-15)
+    for k in ("Q", "w"):
+        assert np.max(np.abs(g2[k] - g1[k])) <= 1e-12 * np.max(np.abs(g1[k])), k

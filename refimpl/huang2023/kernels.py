@@ -185,6 +185,7 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
     M = counts.shape[0]
     e = np.zeros(K)
     al = np.zeros(K)
+    g = np.zeros(K)  # column k of ∇_C, accumulated contiguously
     G[:, :] = 0.0
     Lk[:] = 0.0
     Ea[:, :] = 0.0
@@ -195,9 +196,9 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
                 mx = C[m, k]
         for m in range(K):
             e[m] = np.exp(C[m, k] - mx)
-            G[m, k] = 0.0
-            Ea[k, m] = 0.0
-        Lk[k] = 0.0
+            g[m] = 0.0
+        ea = Ea[k]  # (K,)  E_n[α_{k→m}]
+        lk = 0.0
         gq = 0.0
         for c in range(M):
             den = e[k] if attend_to_query else 0.0
@@ -205,21 +206,23 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
                 den += counts[c, m] * e[m]
             S2 = 0.0
             for m in range(K):
-                al[m] = counts[c, m] * e[m] / den  # spec H7: α_{k→m}
-                S2 += al[m] * al[m]
+                a = counts[c, m] * e[m] / den  # spec H7: α_{k→m}
+                al[m] = a
+                S2 += a * a
             ak = al[k]
-            ell = 0.5 * (S2 - 2.0 * ak + 1.0)  # spec H7: ½[(1 − α_k)² + Σ_{m≠k} α_m²]
             wc = weights[c]
-            Lk[k] += wc * ell
+            lk += wc * (0.5 * (S2 - 2.0 * ak + 1.0))  # spec H7: ½[(1 − α_k)² + Σ_{m≠k} α_m²]
+            t = S2 - ak
             for m in range(K):
                 r = al[m] - (1.0 if m == k else 0.0)
-                G[m, k] += wc * al[m] * (r - (S2 - ak))  # spec H7
-                Ea[k, m] += wc * al[m]
+                g[m] += wc * al[m] * (r - t)  # spec H7
+                ea[m] += wc * al[m]
             if attend_to_query:
-                gq -= wc * (e[k] / den) * (S2 - ak)
-        G[k, k] += gq
+                gq -= wc * (e[k] / den) * t
+        g[k] += gq
         for m in range(K):
-            G[m, k] *= p[k]
+            G[m, k] = g[m] * p[k]
+        Lk[k] = lk
     L = 0.0
     for k in cols:
         L += p[k] * Lk[k]

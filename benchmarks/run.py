@@ -214,8 +214,17 @@ def scaling_curves(model: str, timed: list[dict], repeats: int, budget_s: float,
                 continue
             x, t = np.array(xy, dtype=float).T
             slope = float(np.polyfit(np.log(x), np.log(t), 1)[0])
-            curves.append({"model": model, "backend": b, "size": size, "values": x.tolist(),
-                           "median_s": t.tolist(), "exponent": slope})
+            curve = {"model": model, "backend": b, "size": size, "values": x.tolist(),
+                     "median_s": t.tolist(), "exponent": slope}
+            if model == "transformer" and size == "T" and len(xy) >= 3:
+                # t = c0 + c1 T + c2 T² (non-negative least squares): the linear layers and the
+                # T² attention term, and the length where the two are equal
+                from scipy.optimize import nnls
+
+                c, _ = nnls(np.vstack([np.ones_like(x), x, x * x]).T / t[:, None], np.ones_like(t))
+                curve.update(c0_s=float(c[0]), linear_s_per_token=float(c[1]), quadratic_s_per_token2=float(c[2]),
+                             crossover_T=float(c[1] / c[2]) if c[2] > 0 else None)
+            curves.append(curve)
             log(f"  scaling {model:<12} {b:<14} vs {size:<8} exponent {slope:5.2f}  "
                 + "  ".join(f"{int(xi)}:{ti * 1e3:.3g}ms" for xi, ti in zip(x, t)))
     return curves

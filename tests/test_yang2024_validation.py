@@ -36,9 +36,13 @@ def test_rerun_uses_cache(quick, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")
 
+    before = {c["id"]: (c["verdict"], c["measured"])
+              for c in json.loads((quick / "results.json").read_text())["papers"]["yang2024"]}
     for name in ("measure_y10", "measure_y11", "measure_y13", "measure_y14"):
         monkeypatch.setattr(checks, name, boom)
     monkeypatch.setattr(figures, "train", boom)
+    monkeypatch.setattr(figures, "measure_fig4_floor", boom)
     assert main(["validate", "--paper", "yang2024", "--profile", "quick", "--out", str(quick), "--quiet"]) == 0
-    res = json.loads((quick / "results.json").read_text())
-    assert all(c["verdict"] != "fail" for c in res["papers"]["yang2024"])
+    after = {c["id"]: (c["verdict"], c["measured"])
+             for c in json.loads((quick / "results.json").read_text())["papers"]["yang2024"]}
+    assert after == before

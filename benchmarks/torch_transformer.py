@@ -9,7 +9,6 @@ Imports torch at module level: import this module only where torch is installed.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 nn = torch.nn

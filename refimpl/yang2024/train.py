@@ -107,6 +107,12 @@ def run_adam(params, batch, lr: float = 1e-4, steps: int = 1000, *, data: str = 
                 callback(t, p)
         if t == steps or not np.isfinite(val):
             break
+        if backend == "numba":  # the same update in one fused pass (kernels.adam_update, equal numbers)
+            from refimpl.yang2024.kernels import adam_update
+
+            for k in p:
+                adam_update(p[k], g[k], mom[k], vel[k], t + 1, lr, betas, adam_eps)
+            continue
         for k in p:  # Adam (Kingma & Ba), bias-corrected
             mom[k] = b1 * mom[k] + (1 - b1) * g[k]
             vel[k] = b2 * vel[k] + (1 - b2) * g[k] ** 2

@@ -64,7 +64,7 @@ def train(cfg: Config, H: int, prof: dict) -> dict:
             curves[k].append(float(np.mean(np.sum((predict(A_hat, tests[k]) - stars[k]) ** 2, axis=1)) / cfg.K))
 
     tr = run_adam(init_params(H, cfg.d, cfg.K, s + 1, beta=cfg.beta), batch, prof["lr"], prof["steps"],
-                  data="sample", batch_size=BATCH, n_train=prof["n_train"], seed=s + 2, backend="numpy",
+                  data="sample", batch_size=BATCH, n_train=prof["n_train"], seed=s + 2, backend="numba",
                   record_every=prof["record_every"], callback=evaluate)
     return {"t": tr.t, "loss": tr.loss, "excess": tr.excess, "in": np.array(curves["in"]),
             "ood": np.array(curves["ood"]), "L_star": tr.L_star, "y12": measure_y12(tr.params, batch),

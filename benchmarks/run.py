@@ -377,7 +377,29 @@ def main(models=None, quick: bool = False, json_path=None, plot_dir=None, thread
     if plot_dir:
         for p in plot(result, Path(plot_dir)):
             print(f"wrote {p}")
+        from refimpl.report import _atomic_write_bytes
+
+        md = Path(plot_dir) / "bench_table.md"
+        _atomic_write_bytes(md, markdown_table(result).encode())
+        print(f"wrote {md}")
     return 0
+
+
+def markdown_table(result: dict) -> str:
+    """Median step time (ms) per model × backend, one thread, float64 and float32, with the
+    float64 GFLOP/s as a share of the measured GEMM peak, and the two-thread float64 row."""
+    recs = [r for r in result["records"] if "median_s" in r]
+    backends = [b[0] for b in BACKENDS if any(r["backend"] == b[0] for r in recs)]
+    head = "| model | dtype | threads | " + " | ".join(backends) + " | numba (or numpy) % of GEMM peak |"
+    lines = [head, "|" + "---|" * (4 + len(backends))]
+    keys = dict.fromkeys((r["model"], r["dtype"], r["threads"]) for r in recs)
+    for m, dt, th in keys:
+        rs = {r["backend"]: r for r in recs if (r["model"], r["dtype"], r["threads"]) == (m, dt, th)}
+        cells = [f"{rs[b]['median_s'] * 1e3:.3g}" if b in rs else "–" for b in backends]
+        own = rs.get("numba") or rs.get("numpy")
+        frac = f"{100 * own['peak_fraction']:.0f}% of {own['peak_gflops']:.0f} GFLOP/s" if own else "–"
+        lines.append(f"| {m} | {dt} | {th} | " + " | ".join(cells) + f" | {frac} |")
+    return "Median step time in ms (forward, backward, update).\n\n" + "\n".join(lines) + "\n"
 
 
 def print_summary(result: dict) -> None:

@@ -83,3 +83,15 @@ def test_unknown_names_are_rejected():
         run.main(["li2024"], threads=[0])
     with pytest.raises(ValueError, match="dtype"):
         run.main(["li2024"], dtypes=["float16"])
+
+
+def test_markdown_table_has_one_row_per_model_dtype_threads():
+    recs = [{"model": "li2024", "dtype": dt, "threads": th, "backend": b, "median_s": t, "peak_fraction": 0.4,
+             "peak_gflops": 70.0}
+            for dt, th in (("float64", 1), ("float32", 1), ("float64", 2))
+            for b, t in (("numba", 1e-4), ("torch_eager", 1e-3))]
+    recs.append({"model": "li2024", "dtype": "float64", "threads": 1, "backend": "jax_jit", "error": "absent"})
+    md = run.markdown_table({"records": recs})
+    rows = [line for line in md.splitlines() if line.startswith("| li2024")]
+    assert len(rows) == 3 and "jax_jit" not in md
+    assert rows[0].split("|")[4:6] == [" 0.1 ", " 1 "]

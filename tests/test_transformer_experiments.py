@@ -291,8 +291,9 @@ def test_deep_claim_keeps_the_verdict():
     assert d.id == "L14-deep" and d.verdict == c.verdict == "pass" and d.measured.startswith("3-layer GPT-2: ")
     curves[1.1]["error"][1] = 0.05  # S1 = 1.1 above 1e-2 at l = 20
     assert checks.deep_claim(lchecks.check_l14_s1([curves]), "x").verdict == "fail"
-    cmp = checks.compare_at_length([curves], [curves])
+    cmp = checks.compare_at_length([curves], [curves], seeds=[7])
     assert cmp.verdict == "info" and cmp.numbers["deep"] == cmp.numbers["one_layer"]
+    assert cmp.numbers["deep_per_seed"] == [[0.03, 0.02, 0.02, 0.05, 0.002]] and "seed 7: " in cmp.measured
 
 
 # ------------------------------------------------------------------------------------ checks: E7

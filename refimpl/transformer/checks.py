@@ -130,18 +130,23 @@ def deep_claim(claim: Claim, model: str) -> Claim:
                                measured=f"{model}: " + claim.measured)
 
 
-def compare_at_length(deep: Sequence[dict], shallow: Sequence[dict], at: int = 20) -> Claim:
-    """Reported: the deep vs the one-layer E1 errors at l_ts = ``at`` (seed means), per S1."""
+def compare_at_length(deep: Sequence[dict], shallow: Sequence[dict], at: int = 20, seeds: Sequence[int] = ()) -> Claim:
+    """Reported: the deep vs the one-layer E1 errors at l_ts = ``at`` (seed means), per S1, and the
+    deep model's errors per seed (``seeds`` labels them)."""
     S1s = sorted(deep[0])
     i = list(deep[0][S1s[0]]["lengths"]).index(at)
     j = list(shallow[0][S1s[0]]["lengths"]).index(at)
     d = {s: float(np.mean([c[s]["error"][i] for c in deep])) for s in S1s}
     o = {s: float(np.mean([c[s]["error"][j] for c in shallow])) for s in S1s}
+    per_seed = [[float(c[s]["error"][i]) for s in S1s] for c in deep]
+    labels = list(seeds) if len(seeds) == len(deep) else list(range(len(deep)))
     return Claim(
-        "E1-compare", "3-layer GPT-2 vs one-layer model: OOD error at l_ts = 20", "spec L §6 E1",
-        ", ".join(f"S1={s:g}: deep {d[s]:.2e} / one-layer {o[s]:.2e}" for s in S1s),
+        "E1-compare", f"3-layer GPT-2 vs one-layer model: OOD error at l_ts = {at}", "spec L §6 E1",
+        "seed means: " + ", ".join(f"S1={s:g}: deep {d[s]:.2e} / one-layer {o[s]:.2e}" for s in S1s)
+        + "; deep per seed (S1 = " + ", ".join(f"{s:g}" for s in S1s) + "): "
+        + "; ".join(f"seed {k}: " + ", ".join(f"{v:.1e}" for v in row) for k, row in zip(labels, per_seed)),
         "reported; paper (GPT-2) at l = 20: 2e-3, 3.5e-3, 1.3e-2, 2–2.5e-2, 3–4.5e-2 for S1 = 1.3 … 0.5", "info",
-        numbers={"S1": S1s, "deep": [d[s] for s in S1s], "one_layer": [o[s] for s in S1s]})
+        numbers={"S1": S1s, "deep": [d[s] for s in S1s], "one_layer": [o[s] for s in S1s], "deep_per_seed": per_seed})
 
 
 # --------------------------------------------------------------------------------------------

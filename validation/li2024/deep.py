@@ -116,7 +116,7 @@ def run(ctx) -> list[Claim]:
         trained,
         checks.deep_claim(lchecks.check_l14_s1(e1_deep), MODEL),
         checks.deep_claim(lchecks.check_l14_plateau(e1_deep), MODEL),
-        checks.compare_at_length(e1_deep, same_seeds),
+        checks.compare_at_length(e1_deep, same_seeds, seeds=p["seeds"]),
         checks.deep_claim(lchecks.check_e2_length_vs_alpha(e2_deep), MODEL),
         checks.check_e7_every_layer([r["traj"] for r in deep]),
         checks.check_e7_peak([r["traj"] for r in deep]),

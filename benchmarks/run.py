@@ -63,8 +63,9 @@ QUICK_SCALING_POINTS = 3  # quick profile: the first three values of each size
 # --------------------------------------------------------------------------------------------
 # measurement
 # --------------------------------------------------------------------------------------------
-def gemm_peak(dtype: str, n: int = 1000, repeats: int = 5) -> float:
-    """GFLOP/s of the best of ``repeats`` n×n GEMMs (2n³ FLOPs) through NumPy's BLAS."""
+def gemm_peak(dtype: str, n: int = 1000, repeats: int = 10) -> float:
+    """GFLOP/s of the best of ``repeats`` n×n GEMMs (2n³ FLOPs) through NumPy's BLAS. The child
+    measures it before and after the models and keeps the larger (a busy machine lowers it)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(dtype)
     b = rng.standard_normal((n, n)).astype(dtype)
@@ -197,8 +198,10 @@ def scaling_curves(model: str, timed: list[dict], repeats: int, budget_s: float,
                    backends, log=print) -> list[dict]:
     """Step time vs each size of SCALING[model], float64, for numba and the fastest competitor."""
     ok = [r for r in timed if r["model"] == model and r["dtype"] == "float64" and "median_s" in r]
-    comp = [r for r in ok if r["backend"] not in ("numpy", "numba")]
-    chosen = ["numba"] + ([min(comp, key=lambda r: r["median_s"])["backend"]] if comp else [])
+    # torch.compile is left out: it recompiles at every new size (its compile time, not its step)
+    comp = [r for r in ok if r["backend"] not in ("numpy", "numba", "torch_compile")]
+    ours = "numpy" if model == "transformer" else "numba"  # the transformer has no Numba path
+    chosen = [ours] + ([min(comp, key=lambda r: r["median_s"])["backend"]] if comp else [])
     sel = [b for b in backends if b[0] in chosen]
     curves = []
     for size, values in SCALING.get(model, {}).items():
@@ -284,12 +287,25 @@ def child(models, dtypes, threads: int, quick: bool, scaling: bool, repeats: int
               flush=True)
         records, curves = [], []
         for model in models:
+            bk = backends
+            if quick and model == "transformer":  # torch.compile of the 3-layer model takes about a minute
+                bk = tuple(b for b in backends if b[0] != "torch_compile")
             for dt in dtypes:
-                records += bench_one(model, dt, backends, repeats, budget, peaks[dt], threads)
+                records += bench_one(model, dt, bk, repeats, budget, peaks[dt], threads)
             if scaling:
                 curves += scaling_curves(model, records, max(5, repeats // 4), budget / 2, peaks["float64"],
                                          quick, backends)
+        after = {dt: gemm_peak(dt) for dt in dtypes}
         pools = [{"api": i.get("internal_api"), "threads": i.get("num_threads")} for i in threadpool_info()]
+    if any(after[dt] > peaks[dt] for dt in dtypes):  # re-express the rates against the better peak
+        best = {dt: max(peaks[dt], after[dt]) for dt in dtypes}
+        for r in records:
+            r["peak_gflops"] = best[r["dtype"]]
+            if "gflops" in r:
+                r["peak_fraction"] = r["gflops"] / r["peak_gflops"]
+        print(f"[threads={threads}] GEMM peak re-measured after the models: "
+              + ", ".join(f"{dt} {after[dt]:.1f}" for dt in dtypes) + " GFLOP/s; rates use the larger", flush=True)
+        peaks = best
     env = {"threads": threads, "blas_pools": pools, "numba_threads": numba.get_num_threads(),
            "peaks_gflops": peaks, "versions": _versions()}
     Path(out_path).write_text(json.dumps({"env": env, "records": records, "scaling": curves}))

@@ -1,4 +1,5 @@
-"""`refimpl validate --paper yang2024 --profile quick`: every claim is reported with a verdict,
+"""`refimpl validate --paper yang2024 --profile quick` (the one-layer modules; the transformer
+module has its own tests in tests/test_transformer_experiments.py): every claim is reported with a verdict,
 the figures are written, Y10–Y14 and the Fig. 2(a)/Fig. 4 rows pass, a rerun hits the cache."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from refimpl.cli import main
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("yang_report")
-    assert main(["validate", "--paper", "yang2024", "--profile", "quick", "--out", str(out), "--quiet"]) == 0
+    assert main(["validate", "--paper", "yang2024", "--profile", "quick", "--out", str(out), "--quiet",
+                 "--only", "theorems", "figures"]) == 0
     return out
 
 
@@ -42,7 +44,8 @@ def test_rerun_uses_cache(quick, monkeypatch):
         monkeypatch.setattr(checks, name, boom)
     monkeypatch.setattr(figures, "train", boom)
     monkeypatch.setattr(figures, "measure_fig4_floor", boom)
-    assert main(["validate", "--paper", "yang2024", "--profile", "quick", "--out", str(quick), "--quiet"]) == 0
+    assert main(["validate", "--paper", "yang2024", "--profile", "quick", "--out", str(quick), "--quiet",
+                 "--only", "theorems", "figures"]) == 0
     after = {c["id"]: (c["verdict"], c["measured"])
              for c in json.loads((quick / "results.json").read_text())["papers"]["yang2024"]}
     assert after == before

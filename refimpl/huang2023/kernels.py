@@ -19,35 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl.core.jit import njit
-
-
-@njit
-def _row_dots(X, b, v, out, n):
-    """out[j] = Σ_a X[b, j, a] v[a] for j < n (each sum in order over a), four rows at a time."""
-    d = X.shape[2]
-    j = 0
-    while j + 4 <= n:
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        for a in range(d):
-            va = v[a]
-            a0 += X[b, j, a] * va
-            a1 += X[b, j + 1, a] * va
-            a2 += X[b, j + 2, a] * va
-            a3 += X[b, j + 3, a] * va
-        out[j] = a0
-        out[j + 1] = a1
-        out[j + 2] = a2
-        out[j + 3] = a3
-        j += 4
-    while j < n:
-        acc = 0.0
-        for a in range(d):
-            acc += X[b, j, a] * v[a]
-        out[j] = acc
-        j += 1
+from refimpl.core.kernels import row_dots
 
 
 @njit
@@ -79,7 +51,7 @@ def _shifted_scores(Q, X, xq, J):
     qx = np.dot(xq, Q.T)  # (B, d)  Q x_q for every prompt, one dgemm
     S = np.empty((B, J))  # (B, J)
     for b in range(B):
-        _row_dots(X, b, qx[b], S[b], N)  # spec H4: s_j = x_jᵀ Q x_q
+        row_dots(X[b], qx[b], S[b], N, X.shape[2])  # spec H4: s_j = x_jᵀ Q x_q
         if J > N:  # the query's own score (attend_to_query)
             acc = 0.0
             for a in range(d):

@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl.core.jit import njit
+from refimpl.core.kernels import row_dots
 
 
 def flops(B: int, l: int, J: int, d: int, m: int, m_a: int, m_b: int) -> int:
@@ -73,35 +74,6 @@ def _add_columns(P, b, coef, out, n):
 
 
 @njit
-def _row_dots(P, b, v, out, n):
-    """out[k] = Σ_{j<n} P[b, k, j] v[j] (each sum in order over j), four rows at a time."""
-    d = P.shape[1]
-    k = 0
-    while k + 4 <= d:
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        for j in range(n):
-            vj = v[j]
-            a0 += P[b, k, j] * vj
-            a1 += P[b, k + 1, j] * vj
-            a2 += P[b, k + 2, j] * vj
-            a3 += P[b, k + 3, j] * vj
-        out[k] = a0
-        out[k + 1] = a1
-        out[k + 2] = a2
-        out[k + 3] = a3
-        k += 4
-    while k < d:
-        acc = 0.0
-        for j in range(n):
-            acc += P[b, k, j] * v[j]
-        out[k] = acc
-        k += 1
-
-
-@njit
 def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
     """Forward + hinge + backward for a batch. Shapes as in model.py; J = l or l + 1."""
     B, d, L1 = P.shape
@@ -131,7 +103,7 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
             tot += e
         for j in range(J):
             s[j] /= tot
-        _row_dots(P, b, s, cbar[b], l)  # c̄ = C σ: value sum over the context columns only
+        row_dots(P[b], s, cbar[b], P.shape[1], l)  # c̄ = C σ: value sum over the context columns only
 
     V = np.dot(cbar, W_V.T)  # (B, m_a)  v = W_V c̄
     H = np.dot(V, W_O.T)  # (B, m)    h = W_O v
@@ -177,7 +149,7 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
         # γ_i = σ_i (c_i − Σ_j σ_j c_j); C γ = Σ_j γ_j p_j                   spec L12
         for j in range(J):
             c[j] = sigma[b, j] * (c[j] - cs)
-        _row_dots(P, b, c, CG[b], J)
+        row_dots(P[b], c, CG[b], P.shape[1], J)
 
     dW_O = np.dot(DH.T, V)  # (m, m_a)   ∇W_O = Σ_b δh vᵀ      spec L12
     dW_V = np.dot(DV.T, cbar)  # (m_a, d)  ∇W_V = Σ_b δv c̄ᵀ     spec L12

@@ -162,8 +162,9 @@ def bench_one(model: str, dtype: str, backends, repeats: int, budget_s: float, p
         mod = _load_backend(module)
         if mod is None:
             continue
+        # a backend that cannot run or disagrees keeps its row, with null times and an "error"
         rec = {"model": model, "config": problem.config, "backend": name, "dtype": dtype, "threads": threads,
-               "flops": flops, "peak_gflops": peak}
+               "median_s": None, "min_s": None, "max_s": None, "flops": flops, "gflops": None, "peak_gflops": peak}
         try:
             runner = _make_runner(name, mod, problem, variant)
             t0 = time.perf_counter()
@@ -197,7 +198,7 @@ def bench_one(model: str, dtype: str, backends, repeats: int, budget_s: float, p
 def scaling_curves(model: str, timed: list[dict], repeats: int, budget_s: float, peak: float, quick: bool,
                    backends, log=print) -> list[dict]:
     """Step time vs each size of SCALING[model], float64, for numba and the fastest competitor."""
-    ok = [r for r in timed if r["model"] == model and r["dtype"] == "float64" and "median_s" in r]
+    ok = [r for r in timed if r["model"] == model and r["dtype"] == "float64" and r.get("median_s")]
     # torch.compile is left out: it recompiles at every new size (its compile time, not its step)
     comp = [r for r in ok if r["backend"] not in ("numpy", "numba", "torch_compile")]
     ours = "numpy" if model == "transformer" else "numba"  # the transformer has no Numba path
@@ -210,7 +211,7 @@ def scaling_curves(model: str, timed: list[dict], repeats: int, budget_s: float,
         for v in vals:
             sizes = {**SCALING_BASE.get(model, {}), size: v}
             for r in bench_one(model, "float64", sel, repeats, budget_s, peak, 1, sizes, log=lambda *_: None):
-                if "median_s" in r:
+                if r.get("median_s"):
                     pts[r["backend"]].append((v, r["median_s"]))
         for b, xy in pts.items():
             if len(xy) < 2:
@@ -301,7 +302,7 @@ def child(models, dtypes, threads: int, quick: bool, scaling: bool, repeats: int
         best = {dt: max(peaks[dt], after[dt]) for dt in dtypes}
         for r in records:
             r["peak_gflops"] = best[r["dtype"]]
-            if "gflops" in r:
+            if r.get("gflops"):
                 r["peak_fraction"] = r["gflops"] / r["peak_gflops"]
         print(f"[threads={threads}] GEMM peak re-measured after the models: "
               + ", ".join(f"{dt} {after[dt]:.1f}" for dt in dtypes) + " GFLOP/s; rates use the larger", flush=True)
@@ -404,7 +405,7 @@ def main(models=None, quick: bool = False, json_path=None, plot_dir=None, thread
 def markdown_table(result: dict) -> str:
     """Median step time (ms) per model × backend, one thread, float64 and float32, with the
     float64 GFLOP/s as a share of the measured GEMM peak, and the two-thread float64 row."""
-    recs = [r for r in result["records"] if "median_s" in r]
+    recs = [r for r in result["records"] if r.get("median_s")]
     backends = [b[0] for b in BACKENDS if any(r["backend"] == b[0] for r in recs)]
     head = "| model | dtype | threads | " + " | ".join(backends) + " | numba (or numpy) % of GEMM peak |"
     lines = [head, "|" + "---|" * (4 + len(backends))]
@@ -419,7 +420,7 @@ def markdown_table(result: dict) -> str:
 
 
 def print_summary(result: dict) -> None:
-    recs = [r for r in result["records"] if "median_s" in r]
+    recs = [r for r in result["records"] if r.get("median_s")]
     print("\nratios at one thread (median step time of the backend / refimpl's fastest path):")
     for m in dict.fromkeys(r["model"] for r in recs):
         for dt in DTYPES:
@@ -446,7 +447,7 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    recs = [r for r in result["records"] if "median_s" in r and r["threads"] == 1]
+    recs = [r for r in result["records"] if r.get("median_s") and r["threads"] == 1]
     models = list(dict.fromkeys(r["model"] for r in recs))
     if models:
         fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 3.4), squeeze=False)

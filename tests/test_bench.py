@@ -90,7 +90,8 @@ def test_markdown_table_has_one_row_per_model_dtype_threads():
              "peak_gflops": 70.0}
             for dt, th in (("float64", 1), ("float32", 1), ("float64", 2))
             for b, t in (("numba", 1e-4), ("torch_eager", 1e-3))]
-    recs.append({"model": "li2024", "dtype": "float64", "threads": 1, "backend": "jax_jit", "error": "absent"})
+    recs.append({"model": "li2024", "dtype": "float64", "threads": 1, "backend": "jax_jit", "median_s": None,
+                 "error": "absent"})
     md = run.markdown_table({"records": recs})
     rows = [line for line in md.splitlines() if line.startswith("| li2024")]
     assert len(rows) == 3 and "jax_jit" not in md

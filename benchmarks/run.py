@@ -53,7 +53,7 @@ SCALING = {
     "yang2024": {"N": (10, 20, 30, 60, 120), "H": (8, 16, 32, 64, 128), "d": (50, 100, 200), "B": (64, 256, 1024)},
     "huang2023": {"N": (25, 50, 100, 200, 400), "B": (64, 256, 1024)},
     "huang2023_C": {"M": (1000, 2000, 4000, 8000, 16000)},
-    # B = 8 prompts: attention's T² term overtakes the linear layers' T term near T ≈ 770 at d_model 64
+    # B = 8 prompts; the fitted c0 + c1 T + c2 T² gives the length where attention (T²) overtakes the linear layers
     "transformer": {"T": (32, 128, 512, 1024), "n_layers": (1, 2, 4, 8)},
 }
 SCALING_BASE = {"transformer": {"B": 8}}  # sizes held fixed (other than the defaults) in the curves

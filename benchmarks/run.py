@@ -154,6 +154,7 @@ def _make_runner(name: str, mod, problem, variant: str):
 def bench_one(model: str, dtype: str, backends, repeats: int, budget_s: float, peak: float, threads: int,
               sizes: dict | None = None, log=print) -> list[dict]:
     from benchmarks import flops as fl
+
     problem = _problem(model, dtype, sizes)
     flops = fl.step_flops(model, problem.config)
     reference = _make_runner("numpy", _load_backend("benchmarks.refimpl_backend"), problem, "numpy").loss_and_grads()

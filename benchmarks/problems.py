@@ -324,9 +324,8 @@ class ReferenceStep:
         loss, g = self.loss_and_grads()
         opt = self._opt
         self._t += 1
-        if opt["name"] == "adam" and self.backend == "numba" and self.problem.model == "yang2024" \
-                and self.problem.dtype == "float64":
-            from refimpl.yang2024.kernels import adam_update  # the fused update run_adam uses with numba
+        if opt["name"] == "adam" and self.backend == "numba" and self.problem.dtype == "float64":
+            from refimpl.yang2024.kernels import adam_update  # the fused in-place Adam (any float64 array)
 
             for k in self.problem.trainable:
                 adam_update(self._p[k], g[k], self._m[k], self._v[k], self._t, opt["lr"], opt["betas"], opt["eps"])

@@ -1,1 +1,1 @@
-"""CPU benchmarks: ``python -m benchmarks`` or ``refimpl bench``."""
+"""CPU benchmarks: ``refimpl bench`` or ``python -m refimpl.benchmarks``; installed as ``refimpl.benchmarks``."""

@@ -11,7 +11,7 @@ def available() -> bool:
 
 
 def make_runner(problem, variant: str):
-    from benchmarks.problems import reference_step
+    from refimpl.benchmarks.problems import reference_step
 
     if variant not in BACKENDS:
         raise ValueError(f"refimpl backend must be one of {BACKENDS}, got {variant!r}")

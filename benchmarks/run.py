@@ -39,11 +39,11 @@ MODELS = ("li2024", "yang2024", "huang2023", "huang2023_C", "transformer")
 DTYPES = ("float64", "float32")
 # (record name, backend module, variant)
 BACKENDS = (
-    ("numpy", "benchmarks.refimpl_backend", "numpy"),
-    ("numba", "benchmarks.refimpl_backend", "numba"),
-    ("torch_eager", "benchmarks.torch_backend", "eager"),
-    ("torch_compile", "benchmarks.torch_backend", "compile"),
-    ("jax_jit", "benchmarks.jax_backend", "jit"),
+    ("numpy", "refimpl.benchmarks.refimpl_backend", "numpy"),
+    ("numba", "refimpl.benchmarks.refimpl_backend", "numba"),
+    ("torch_eager", "refimpl.benchmarks.torch_backend", "eager"),
+    ("torch_compile", "refimpl.benchmarks.torch_backend", "compile"),
+    ("jax_jit", "refimpl.benchmarks.jax_backend", "jit"),
 )
 # parity before timing: max |ours − theirs| / max |ours| over loss and every gradient
 PARITY_RTOL = {"float64": 1e-8, "float32": 2e-3}
@@ -128,10 +128,10 @@ def _load_backend(module: str):
 
 def _problem(model: str, dtype: str, sizes: dict | None = None):
     if model == "transformer":
-        from benchmarks.transformer_problem import make_problem as make_transformer_problem
+        from refimpl.benchmarks.transformer_problem import make_problem as make_transformer_problem
 
         return make_transformer_problem(dtype=dtype, **(sizes or {}))
-    from benchmarks.problems import make_problem
+    from refimpl.benchmarks.problems import make_problem
 
     return make_problem(model, dtype=dtype, **(sizes or {}))
 
@@ -141,11 +141,11 @@ def _make_runner(name: str, mod, problem, variant: str):
     if problem.model != "transformer":
         return mod.make_runner(problem, variant)
     if name == "numpy":
-        from benchmarks.transformer_problem import ReferenceRunner
+        from refimpl.benchmarks.transformer_problem import ReferenceRunner
 
         return ReferenceRunner(problem)
     if name in ("torch_eager", "torch_compile"):
-        from benchmarks.torch_transformer import Runner
+        from refimpl.benchmarks.torch_transformer import Runner
 
         return Runner(problem, variant)
     raise ValueError(f"no {name} implementation of the transformer (refimpl's is NumPy + BLAS only)")
@@ -153,11 +153,11 @@ def _make_runner(name: str, mod, problem, variant: str):
 
 def bench_one(model: str, dtype: str, backends, repeats: int, budget_s: float, peak: float, threads: int,
               sizes: dict | None = None, log=print) -> list[dict]:
-    from benchmarks import flops as fl
+    from refimpl.benchmarks import flops as fl
 
     problem = _problem(model, dtype, sizes)
     flops = fl.step_flops(model, problem.config)
-    reference = _make_runner("numpy", _load_backend("benchmarks.refimpl_backend"), problem, "numpy").loss_and_grads()
+    reference = _make_runner("numpy", _load_backend("refimpl.benchmarks.refimpl_backend"), problem, "numpy").loss_and_grads()
     out = []
     for name, module, variant in backends:
         mod = _load_backend(module)
@@ -239,8 +239,8 @@ def cold_start(model: str) -> float | None:
     """Seconds for a fresh interpreter to import refimpl, build the problem and run the first
     numba step (after an earlier run has filled Numba's cache)."""
     code = ("import time; t0 = time.perf_counter()\n"
-            "from benchmarks.problems import make_problem\n"
-            "from benchmarks.refimpl_backend import make_runner\n"
+            "from refimpl.benchmarks.problems import make_problem\n"
+            "from refimpl.benchmarks.refimpl_backend import make_runner\n"
             f"make_runner(make_problem({model!r}), 'numba').step()\n"
             "print(time.perf_counter() - t0)")
     for _ in range(2):  # the first run may compile and write the cache
@@ -365,7 +365,7 @@ def main(models=None, quick: bool = False, json_path=None, plot_dir=None, thread
     for i, t in enumerate(threads):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "child.json")
-            cmd = [sys.executable, "-m", "benchmarks.run", "--child", "--threads", str(t), "--out", out,
+            cmd = [sys.executable, "-m", "refimpl.benchmarks.run", "--child", "--threads", str(t), "--out", out,
                    "--repeats", str(repeats), "--model", *models,
                    "--dtype", *(dtypes if i == 0 else ["float64"])]
             if quick:
@@ -388,14 +388,14 @@ def main(models=None, quick: bool = False, json_path=None, plot_dir=None, thread
     result["wall_s"] = time.perf_counter() - t_start
     print_summary(result)
     if json_path:
-        from refimpl.report import _atomic_write_bytes
+        from refimpl.core.io import atomic_write_bytes as _atomic_write_bytes
 
         _atomic_write_bytes(Path(json_path), json.dumps(result, indent=2).encode())
         print(f"wrote {json_path}")
     if plot_dir:
         for p in plot(result, Path(plot_dir)):
             print(f"wrote {p}")
-        from refimpl.report import _atomic_write_bytes
+        from refimpl.core.io import atomic_write_bytes as _atomic_write_bytes
 
         md = Path(plot_dir) / "bench_table.md"
         _atomic_write_bytes(md, markdown_table(result).encode())
@@ -444,7 +444,7 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from refimpl.report import _atomic_write_bytes
+    from refimpl.core.io import atomic_write_bytes as _atomic_write_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.problems import Problem
+from refimpl.benchmarks.problems import Problem
 
 VARIANTS = ("eager", "compile")
 

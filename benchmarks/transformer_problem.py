@@ -18,7 +18,7 @@ LR = 1e-3
 
 
 def make_problem(dtype: str = "float64", seed: int = 0, **sizes):
-    from benchmarks.problems import Problem
+    from refimpl.benchmarks.problems import Problem
     from refimpl.transformer import init_params, preset
 
     check_choice("dtype", dtype, ("float64", "float32"))

@@ -43,9 +43,9 @@ def cmd_train(args) -> int:
     import dataclasses
 
 
-    from refimpl.core.golden import atomic_savez
+    from refimpl.core.io import atomic_savez
     from refimpl.li2024 import preset, train
-    from refimpl.report import _atomic_write_bytes
+    from refimpl.core.io import atomic_write_bytes as _atomic_write_bytes
 
     cfg = preset(args.preset)
     if args.steps is not None:
@@ -88,7 +88,7 @@ def cmd_golden_compare(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from refimpl.report import run_validation
+    from refimpl.validation.runner import run_validation
 
     papers = None if args.paper in (None, "all") else [args.paper]
     results = run_validation(papers, args.profile, args.out, use_cache=not args.no_cache,
@@ -100,7 +100,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from benchmarks.run import main as bench_main
+    from refimpl.benchmarks.run import main as bench_main
 
     return bench_main(models=args.model, quick=args.quick, json_path=args.json, plot_dir=args.plot,
                       threads=args.threads, repeats=args.repeats, dtypes=args.dtype, backends=args.backend)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.problems import MODELS, huang2023_C_population, make_problem, reference_step
+from refimpl.benchmarks.problems import MODELS, huang2023_C_population, make_problem, reference_step
 
 RTOL = 1e-10
 ATOL_REL = 1e-13

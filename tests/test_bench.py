@@ -5,7 +5,7 @@ claims come from `refimpl bench`, not from timed tests)."""
 import numpy as np
 import pytest
 
-from benchmarks import flops, run
+from refimpl.benchmarks import flops, run
 
 
 def _lg(scale=1.0):
@@ -57,7 +57,7 @@ def test_gemm_peak_is_a_rate():
                                         ("huang2023_C", "M")])
 def test_flops_split_into_a_per_item_part_and_a_fixed_part(model, size):
     """Work per prompt (or per count vector) is constant: f(4n) − f(2n) = 2 (f(2n) − f(n))."""
-    from benchmarks.problems import DEFAULT_SIZES
+    from refimpl.benchmarks.problems import DEFAULT_SIZES
 
     cfg = dict(DEFAULT_SIZES[model])
     f = {n: flops.step_flops(model, {**cfg, size: n}) for n in (8, 16, 32)}

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from refimpl import report
+from refimpl.validation import runner as report
 from refimpl.cli import main
 
 
@@ -67,7 +67,7 @@ def test_validate_writes_report_results_and_figures(quick_report):
 def test_validate_rerun_uses_cache(quick_report, monkeypatch):
     calls = []
     ctx = report.Context("li2024", "quick", quick_report)
-    from validation.li2024 import _common, training
+    from refimpl.validation.li2024 import _common, training
 
     monkeypatch.setattr(_common, "train", lambda *a, **k: calls.append(1))
     claims = training.run(ctx)

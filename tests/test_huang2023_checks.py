@@ -6,7 +6,7 @@ import pytest
 
 from refimpl.huang2023 import checks
 from refimpl.huang2023 import dynamics as D
-from refimpl.report import Context
+from refimpl.validation.runner import Context
 
 
 def test_h10_claim_passes_with_measured_errors():
@@ -64,7 +64,7 @@ def test_no_B_oth_peak_when_the_dominant_feature_is_weak():
 
 
 def test_phase_figure_is_written(tmp_path):
-    from validation.huang2023 import phases
+    from refimpl.validation.huang2023 import phases
 
     bal = checks.balanced_trajectory(M=200, steps=10000)
     imb = checks.imbalanced_trajectory(10, 0.5, N=200, M=200, steps=400)
@@ -76,7 +76,7 @@ def test_phase_figure_is_written(tmp_path):
 
 @pytest.mark.slow
 def test_validate_quick_profile(tmp_path):
-    from refimpl.report import run_validation
+    from refimpl.validation.runner import run_validation
 
     res = run_validation(["huang2023"], "quick", tmp_path, log=lambda *a: None)
     assert all(c.verdict in ("pass", "info") for c in res["huang2023"]), [

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch", reason="PyTorch parity test: torch is an op
 nn = torch.nn
 F = torch.nn.functional
 
-from benchmarks.torch_transformer import TorchTransformer  # noqa: E402  (after importorskip)
+from refimpl.benchmarks.torch_transformer import TorchTransformer  # noqa: E402  (after importorskip)
 from refimpl.transformer import Adam, forward, init_params, loss_and_grads, preset
 
 REL = 1e-10

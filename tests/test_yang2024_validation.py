@@ -33,7 +33,7 @@ def test_quick_profile_report(quick):
 
 def test_rerun_uses_cache(quick, monkeypatch):
     from refimpl.yang2024 import checks
-    from validation.yang2024 import figures
+    from refimpl.validation.yang2024 import figures
 
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")

@@ -15,13 +15,13 @@ those keys; its own ``meta/*`` keys are optional):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from refimpl.core.io import atomic_savez
 
 FORMAT = "refimpl-golden"
 FORMAT_VERSION = "1"
@@ -58,22 +58,6 @@ def write_golden(path, *, model: str, seed: int, dtype: str, config: Mapping, ar
     }
     payload.update({k: np.asarray(v) for k, v in arrays.items()})
     return atomic_savez(path, payload)
-
-
-def atomic_savez(path, payload: Mapping[str, np.ndarray]) -> Path:
-    """``np.savez`` to ``path`` through a temp file and ``os.replace``: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def load_npz(path) -> dict[str, np.ndarray]:

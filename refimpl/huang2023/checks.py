@@ -1,4 +1,4 @@
-"""Checks of spec H9–H13: one function per claim, returning a :class:`refimpl.report.Claim`.
+"""Checks of spec H9–H13: one function per claim, returning a :class:`refimpl.core.claims.Claim`.
 
 ``measure_*`` functions compute (and are cached by the validation modules); ``check_*`` functions
 turn measurements into verdicts with the thresholds written beside them. Population levels: the
@@ -15,7 +15,7 @@ from refimpl.huang2023 import dynamics as D
 from refimpl.huang2023 import population as P
 from refimpl.huang2023.config import feature_probabilities, preset
 from refimpl.huang2023.data import make_features
-from refimpl.report import Claim, verdict
+from refimpl.core.claims import Claim, verdict
 
 # spec H10 golden numbers (printed to 12 decimals for L, 8 for L_k and C)
 H10_L = {0: 0.364583333333, 1: 0.347217363907, 10: 0.234363589064}

@@ -1,7 +1,7 @@
 """Numerical checks of spec L's claims (L13–L17): one function per claim.
 
 Each ``check_*`` function measures, states its expectation (the thresholds are module constants or
-arguments defined beside it, where a reader sees them) and returns a :class:`refimpl.report.Claim`
+arguments defined beside it, where a reader sees them) and returns a :class:`refimpl.core.claims.Claim`
 with the measured numbers, the expectation and a verdict. The numbers needed for the figures are
 in ``claim.numbers``. Checks that need trained models take ``fit(cfg, seed, **train_kwargs)``,
 a function returning a :class:`TrainResult`; ``refimpl validate`` passes one that caches, tests
@@ -21,7 +21,7 @@ from refimpl.li2024.data import Instance, sample_batch
 from refimpl.li2024.metrics import measure
 from refimpl.li2024.model import forward, predict
 from refimpl.li2024.train import TrainResult, train
-from refimpl.report import Claim, verdict
+from refimpl.core.claims import Claim, verdict
 
 Fit = Callable[..., TrainResult]
 

@@ -7,7 +7,7 @@ fewer steps); spec L E1/E2 with the 3-layer GPT-2 (the one-layer checks of
 (per-layer attention from the query to same-pattern contexts rises over training).
 
 Every ``check_*`` takes measurements (the dicts of ``refimpl.transformer.experiments``), states its
-expectation with the thresholds defined beside it, and returns a :class:`refimpl.report.Claim`
+expectation with the thresholds defined beside it, and returns a :class:`refimpl.core.claims.Claim`
 whose verdict follows the numbers. The thresholds were fixed from the papers' statements before
 the measurements were seen.
 """
@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from refimpl.report import Claim, verdict
+from refimpl.core.claims import Claim, verdict
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Checks of spec Y10–Y14: one function per claim, returning a :class:`refimpl.report.Claim`.
+"""Checks of spec Y10–Y14: one function per claim, returning a :class:`refimpl.core.claims.Claim`.
 
 ``measure_*`` functions compute (the validation modules cache them); ``check_*`` functions turn
 measurements into verdicts with the thresholds written beside them.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
-from refimpl.report import Claim, verdict
+from refimpl.core.claims import Claim, verdict
 from refimpl.yang2024.config import Config, preset
 from refimpl.yang2024.data import make_dictionary, sample_prompts
 from refimpl.yang2024.model import forward, init_params, predict

@@ -15,7 +15,7 @@ import numpy as np
 
 from refimpl.huang2023 import checks
 from refimpl.huang2023 import dynamics as D
-from refimpl.report import Claim
+from refimpl.core.claims import Claim
 
 ORDER = 10
 PROFILE = {

@@ -34,13 +34,13 @@ import numpy as np
 
 from refimpl.li2024 import checks as lchecks
 from refimpl.li2024 import preset as li_preset
-from refimpl.report import Claim
+from refimpl.core.claims import Claim
 from refimpl.transformer import checks
 from refimpl.transformer.config import preset
 from refimpl.transformer.experiments import (li_attention_trajectory, li_error_curve, li_instance, li_ood_curves,
                                              train_li)
-from validation.li2024 import ood
-from validation.li2024._common import fitter
+from refimpl.validation.li2024 import ood
+from refimpl.validation.li2024._common import fitter
 
 ORDER = 65
 PROFILE = {

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.li2024 import checks, preset
-from refimpl.report import Claim
-from validation.li2024._common import fitter
+from refimpl.core.claims import Claim
+from refimpl.validation.li2024._common import fitter
 
 ORDER = 20
 PROFILE = {

@@ -17,8 +17,8 @@ import numpy as np
 
 from refimpl.li2024 import checks
 from refimpl.li2024 import preset
-from refimpl.report import Claim
-from validation.li2024._common import fitter
+from refimpl.core.claims import Claim
+from refimpl.validation.li2024._common import fitter
 
 ORDER = 60
 PROFILE = {

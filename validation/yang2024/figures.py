@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refimpl.report import Claim, verdict
+from refimpl.core.claims import Claim, verdict
 from refimpl.yang2024.checks import check_fig4_floor, measure_fig4_floor, measure_y12
 from refimpl.yang2024.config import Config, preset
 from refimpl.yang2024.data import make_dictionary, sample_prompts

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refimpl.report import Claim
+from refimpl.core.claims import Claim
 from refimpl.yang2024 import checks
 
 ORDER = 10

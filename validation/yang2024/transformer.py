@@ -37,7 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refimpl.report import Claim
+from refimpl.core.claims import Claim
 from refimpl.transformer import checks
 from refimpl.transformer.config import preset
 from refimpl.transformer.experiments import make_yang_data, run_yang, train_adam, yang_batch_fn, yang_losses

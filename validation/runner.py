@@ -24,55 +24,21 @@ import pickle
 import pkgutil
 import platform
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
+from refimpl.core.claims import VERDICTS, Claim, verdict  # noqa: F401  (re-exported for modules)
+from refimpl.core.io import atomic_savefig, atomic_write_bytes, atomic_write_text
+
 PROFILES = ("quick", "full")
-VERDICTS = ("pass", "fail", "info")
-
-
-@dataclass
-class Claim:
-    """One row of the report: a claim of the paper, what we measured and the verdict."""
-
-    id: str  # e.g. "L13a"
-    claim: str  # the statement checked
-    spec: str  # e.g. "spec L13 (Theorem 3.3)"
-    measured: str  # human-readable measurement
-    expected: str  # the expectation the verdict tests, with its threshold
-    verdict: str  # "pass", "fail" or "info" (reported, not judged)
-    figure: str | None = None  # PNG file name inside the output folder
-    numbers: dict = field(default_factory=dict)  # machine-readable measurements
-
-    def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
-
-
-def verdict(ok: bool) -> str:
-    return "pass" if ok else "fail"
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def code_version() -> str:
     """Hash of the package version and every .py file of ``refimpl`` and ``validation``."""
     import refimpl
-    import validation
+    from refimpl import validation
 
     h = hashlib.sha256(refimpl.__version__.encode())
     for pkg in (refimpl, validation):
@@ -133,15 +99,11 @@ class Context:
 
     def save_figure(self, fig, name: str) -> str:
         """Save a matplotlib figure atomically as ``<paper>_<name>.png``; returns the file name."""
-        import io
-
         import matplotlib.pyplot as plt
 
         path = self.figure_path(name)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        atomic_savefig(path, fig, dpi=110, bbox_inches="tight")
         plt.close(fig)
-        _atomic_write_bytes(path, buf.getvalue())
         return path.name
 
     def cache_key(self, name: str, config: Any) -> str:
@@ -161,27 +123,27 @@ class Context:
                 pass
         value = fn()
         self.cache_misses += 1
-        _atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         return value
 
 
 def available_papers() -> list[str]:
-    import validation
+    from refimpl import validation
 
     return sorted(m.name for m in pkgutil.iter_modules(validation.__path__) if m.ispkg)
 
 
 def discover(paper: str) -> list:
-    """The validation modules of ``paper`` (``validation.<paper>.*`` with a ``run``), in order."""
+    """The validation modules of ``paper`` (``refimpl.validation.<paper>.*`` with a ``run``), in order."""
     papers = available_papers()
     if paper not in papers:
         raise ValueError(f"unknown paper {paper!r}; allowed: {papers}")
-    pkg = importlib.import_module(f"validation.{paper}")
+    pkg = importlib.import_module(f"refimpl.validation.{paper}")
     mods = []
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name.startswith("_"):
             continue
-        mod = importlib.import_module(f"validation.{paper}.{info.name}")
+        mod = importlib.import_module(f"refimpl.validation.{paper}.{info.name}")
         if callable(getattr(mod, "run", None)):
             mods.append(mod)
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
@@ -262,7 +224,7 @@ def write_report(results: dict[str, list[Claim]], profile: str, out_dir: Path, c
         for f in figs:
             lines += ["", f"![{f}]({f})"]
     lines.append("")
-    _atomic_write_bytes(out_dir / "report.md", "\n".join(lines).encode())
+    atomic_write_text(out_dir / "report.md", "\n".join(lines))
     payload = {
         "profile": profile,
         "code_version": code,
@@ -271,4 +233,4 @@ def write_report(results: dict[str, list[Claim]], profile: str, out_dir: Path, c
         "papers": {p: [asdict(c) for c in cs] for p, cs in results.items()},
     }
     text = json.dumps(_strict(payload), indent=2, default=_jsonable, allow_nan=False)
-    _atomic_write_bytes(out_dir / "results.json", text.encode())
+    atomic_write_bytes(out_dir / "results.json", text.encode())

@@ -1,4 +1,4 @@
-"""Experiments and checks of refimpl.transformer.experiments / .checks: tiny real runs (the code
+"""Deep-model experiments (refimpl.experiments.yang_deep / li_deep, refimpl.transformer.train) and their checks: tiny real runs (the code
 paths end to end, determinism, the wall-clock loop) and every check on both sides of its threshold
 with fake measurements, as tests/test_li2024_checks.py does."""
 
@@ -10,9 +10,13 @@ import pytest
 from refimpl.li2024 import checks as lchecks
 from refimpl.li2024 import preset as li_preset
 from refimpl.li2024.data import sample_batch
-from refimpl.transformer import checks
-from refimpl.transformer import experiments as ex
-from refimpl.transformer.adapters import li_token_roles
+from refimpl.li2024 import checks as li_checks
+from refimpl.yang2024 import checks as yang_checks
+from refimpl.core.optim import lr_at
+from refimpl.experiments import li_deep, yang_deep
+from refimpl.transformer import model as tmodel
+from refimpl.transformer.train import train_adam
+from refimpl.experiments.adapters import li_token_roles
 from refimpl.transformer.config import preset
 from refimpl.transformer.model import init_params, loss_and_grads
 from refimpl.yang2024.config import Config as YConfig
@@ -26,16 +30,16 @@ def _ytcfg(H=2):
 
 @pytest.fixture(scope="module")
 def ydata():
-    return ex.make_yang_data(YCFG, 200, 20, 0, n_train_eval=32)
+    return yang_deep.make_yang_data(YCFG, 200, 20, 0, n_train_eval=32)
 
 
 # ------------------------------------------------------------------------------------ training loop
 def test_train_adam_steps_records_and_learns(ydata):
     cfg = _ytcfg()
-    fixed = ex.yang_batch_fn(ydata, 16, 3)(0)  # one fixed batch: the loss on it must fall
+    fixed = yang_deep.yang_batch_fn(ydata, 16, 3)(0)  # one fixed batch: the loss on it must fall
     params = init_params(cfg, 0)
     l0 = loss_and_grads(params, fixed, cfg)[0]
-    res = ex.train_adam(params, cfg, lambda s: fixed, lr=1e-2, steps=40, eval_every=10,
+    res = train_adam(params, cfg, lambda s: fixed, lr=1e-2, steps=40, eval_every=10,
                         eval_fn=lambda p: {"fixed": loss_and_grads(p, fixed, cfg)[0]}, snapshot_every=20, progress=False)
     np.testing.assert_array_equal(res["step"], [0, 10, 20, 30, 40])
     assert res["fixed"][0] == pytest.approx(l0)
@@ -49,8 +53,8 @@ def test_train_adam_steps_records_and_learns(ydata):
 
 def test_train_adam_budget_mode_stops_on_the_training_clock(ydata):
     cfg = _ytcfg()
-    res = ex.train_adam(init_params(cfg, 0), cfg, ex.yang_batch_fn(ydata, 8, 1), lr=1e-3, budget_s=0.3,
-                        eval_every_s=0.1, eval_fn=lambda p: ex.yang_losses(p, cfg, ydata, which=("train",)),
+    res = train_adam(init_params(cfg, 0), cfg, yang_deep.yang_batch_fn(ydata, 8, 1), lr=1e-3, budget_s=0.3,
+                        eval_every_s=0.1, eval_fn=lambda p: yang_deep.yang_losses(p, cfg, ydata, which=("train",)),
                         progress=False)
     assert res["steps_done"] >= 1
     assert res["train_time"] >= 0.3  # the last step crossed the budget
@@ -62,39 +66,39 @@ def test_train_adam_budget_mode_stops_on_the_training_clock(ydata):
 def test_train_adam_is_deterministic(ydata):
     cfg = _ytcfg()
     kw = dict(lr=1e-3, batch_size=8, seed=5, steps=6, eval_every=3, progress=False)
-    a = ex.run_yang(cfg, ydata, **kw)
-    b = ex.run_yang(cfg, ydata, **kw)
+    a = yang_deep.run_yang(cfg, ydata, **kw)
+    b = yang_deep.run_yang(cfg, ydata, **kw)
     for k in ("train", "in", "ood", "loss"):
         np.testing.assert_array_equal(a[k], b[k])
     for k in a["params"]:
         np.testing.assert_array_equal(a["params"][k], b["params"][k])
-    c = ex.run_yang(cfg, ydata, **{**kw, "seed": 6})
+    c = yang_deep.run_yang(cfg, ydata, **{**kw, "seed": 6})
     assert not np.array_equal(a["loss"], c["loss"])
 
 
 def test_train_adam_cosine_schedule_and_errors(ydata):
     cfg = _ytcfg()
-    bf = ex.yang_batch_fn(ydata, 4, 0)
+    bf = yang_deep.yang_batch_fn(ydata, 4, 0)
     with pytest.raises(ValueError, match="exactly one"):
-        ex.train_adam(init_params(cfg, 0), cfg, bf, lr=1e-3)
+        train_adam(init_params(cfg, 0), cfg, bf, lr=1e-3)
     with pytest.raises(ValueError, match="exactly one"):
-        ex.train_adam(init_params(cfg, 0), cfg, bf, lr=1e-3, steps=2, budget_s=1.0)
+        train_adam(init_params(cfg, 0), cfg, bf, lr=1e-3, steps=2, budget_s=1.0)
     with pytest.raises(ValueError, match="cosine"):
-        ex.train_adam(init_params(cfg, 0), cfg, bf, lr=1e-3, budget_s=1.0, schedule="cosine")
+        train_adam(init_params(cfg, 0), cfg, bf, lr=1e-3, budget_s=1.0, schedule="cosine")
     with pytest.raises(ValueError, match="schedule must be"):
-        ex.train_adam(init_params(cfg, 0), cfg, bf, lr=1e-3, steps=2, schedule="linear")
+        train_adam(init_params(cfg, 0), cfg, bf, lr=1e-3, steps=2, schedule="linear")
     with pytest.raises(ValueError, match="lr must be"):
-        ex.train_adam(init_params(cfg, 0), cfg, bf, lr=0.0, steps=2)
+        train_adam(init_params(cfg, 0), cfg, bf, lr=0.0, steps=2)
     # warm-up, then cosine decay: the learning rates used, step by step
-    res = ex.train_adam(init_params(cfg, 0), cfg, bf, lr=1e-2, steps=6, warmup=2, schedule="cosine", progress=False)
+    res = train_adam(init_params(cfg, 0), cfg, bf, lr=1e-2, steps=6, warmup=2, schedule="cosine", progress=False)
     np.testing.assert_allclose(res["lr"], [5e-3, 1e-2, 1e-2, 1e-2 * 0.5 * (1 + np.cos(np.pi / 4)), 5e-3,
                                            1e-2 * 0.5 * (1 + np.cos(3 * np.pi / 4))])
-    assert ex.lr_at(3, 1e-3, steps=None) == 1e-3
+    assert lr_at(3, 1e-3, steps=None) == 1e-3
 
 
 def test_run_yang_records_and_rejects_a_wrong_model(ydata):
     cfg = _ytcfg()
-    res = ex.run_yang(cfg, ydata, lr=1e-3, batch_size=8, seed=0, steps=4, eval_every=2, progress=False)
+    res = yang_deep.run_yang(cfg, ydata, lr=1e-3, batch_size=8, seed=0, steps=4, eval_every=2, progress=False)
     for k in ("train", "in", "ood"):
         assert len(res[k]) == 3 and np.all(np.isfinite(res[k]))
     # at initialisation the output is ≈ 0, so the inference loss is ≈ (1/K)‖ŷ*‖² (OOD labels are larger)
@@ -103,7 +107,7 @@ def test_run_yang_records_and_rejects_a_wrong_model(ydata):
     for k in ("in", "ood"):
         assert res[k][0] == pytest.approx(ref[k], rel=0.5)
     with pytest.raises(ValueError, match="d_in = d \\+ 1"):
-        ex.run_yang(cfg.replace(d_in=3), ydata, lr=1e-3, batch_size=8, seed=0, steps=1)
+        yang_deep.run_yang(cfg.replace(d_in=3), ydata, lr=1e-3, batch_size=8, seed=0, steps=1)
 
 
 def test_yang_data_matches_the_ridge_targets(ydata):
@@ -121,12 +125,12 @@ def test_predict_chunked_equals_forward(ydata):
     cfg = _ytcfg(H=2)
     p = init_params(cfg, 1)
     X = np.random.default_rng(0).standard_normal((37, YCFG.K, YCFG.d + 1))
-    old = ex.MAX_ATTN_ELEMENTS
+    old = tmodel.MAX_ATTN_ELEMENTS
     try:
-        ex.MAX_ATTN_ELEMENTS = 2 * 10 * 10 * 5  # chunks of 5 prompts
-        out, attn = ex.predict_chunked(p, X, cfg, with_attn=True)
+        tmodel.MAX_ATTN_ELEMENTS = 2 * 10 * 10 * 5  # chunks of 5 prompts
+        out, attn = tmodel.predict_chunked(p, X, cfg, with_attn=True)
     finally:
-        ex.MAX_ATTN_ELEMENTS = old
+        tmodel.MAX_ATTN_ELEMENTS = old
     ref, cache = forward(p, X, cfg)
     np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-14)
     for a, b in zip(attn, cache["attn"]):
@@ -146,18 +150,18 @@ def test_attention_mass_of_uniform_and_one_hot_attention():
     mask = np.zeros((B, T), dtype=bool)
     mask[:, [0, 2]] = True
     uniform = [np.full((B, H, T, T), 1.0 / T)]
-    np.testing.assert_allclose(ex.attention_mass(uniform, mask), 2 / T)
+    np.testing.assert_allclose(li_deep.attention_mass(uniform, mask), 2 / T)
     hot = np.zeros((B, H, T, T))
     hot[:, 0, -1, 2] = 1.0  # head 0: the query looks at token 2 (masked); head 1 at token 1 (not)
     hot[:, 1, -1, 1] = 1.0
-    np.testing.assert_array_equal(ex.attention_mass([hot, hot], mask), np.tile([[1.0, 0.0]], (B, 2, 1)))
+    np.testing.assert_array_equal(li_deep.attention_mass([hot, hot], mask), np.tile([[1.0, 0.0]], (B, 2, 1)))
 
 
 def test_li_instance_is_the_one_layer_runs_instance():
     from refimpl.li2024.train import train
 
     run = train(LI.replace(train=dict(steps=0)), 3, backend="numpy", progress=False)
-    inst = ex.li_instance(LI, 3)
+    inst = li_deep.li_instance(LI, 3)
     np.testing.assert_array_equal(inst.mu, run.instance.mu)
     np.testing.assert_array_equal(inst.q, run.instance.q)
     np.testing.assert_array_equal(inst.tasks_train, run.instance.tasks_train)
@@ -165,9 +169,9 @@ def test_li_instance_is_the_one_layer_runs_instance():
 
 @pytest.fixture(scope="module")
 def li_run():
-    inst = ex.li_instance(LI, 0)
+    inst = li_deep.li_instance(LI, 0)
     tcfg = _ltcfg(max_T=13)
-    res = ex.train_li(tcfg, inst, lr=3e-3, steps=30, batch_size=16, l_range=(4, 12), seed=0, snapshot_every=10,
+    res = li_deep.train_li(tcfg, inst, lr=3e-3, steps=30, batch_size=16, l_range=(4, 12), seed=0, snapshot_every=10,
                       eval_every=10, n_eval=64, progress=False)
     return tcfg, inst, res
 
@@ -178,7 +182,7 @@ def test_train_li_end_to_end(li_run):
     np.testing.assert_array_equal(res["step"], [0, 10, 20, 30])
     assert res["attn_same"][0].shape == (tcfg.n_layers, tcfg.n_heads)
     assert np.all((res["error"] >= 0) & (res["error"] <= 1))
-    traj = ex.li_attention_trajectory(res, tcfg, inst, 50)
+    traj = li_deep.li_attention_trajectory(res, tcfg, inst, 50)
     assert traj["same"].shape == (4, tcfg.n_layers, tcfg.n_heads) and traj["other"].shape == traj["same"].shape
     assert np.all((traj["same"] >= 0) & (traj["same"] + traj["other"] <= 1 + 1e-12))
     # near initialisation (weights N(0, 0.02²)) attention is close to uniform over the l + 1 visible tokens
@@ -187,29 +191,29 @@ def test_train_li_end_to_end(li_run):
 
 def test_li_training_lengths_and_errors(li_run):
     tcfg, inst, _ = li_run
-    bf = ex.li_batch_fn(inst, 4, (3, 6), 0)
+    bf = li_deep.li_batch_fn(inst, 4, (3, 6), 0)
     lengths = {bf(s)["X"].shape[1] - 1 for s in range(40)}
     assert lengths == {3, 4, 5, 6}
     with pytest.raises(ValueError, match="l_range"):
-        ex.li_batch_fn(inst, 4, (5, 3), 0)
+        li_deep.li_batch_fn(inst, 4, (5, 3), 0)
     with pytest.raises(ValueError, match="max_T"):
-        ex.train_li(tcfg, inst, lr=1e-3, steps=1, batch_size=4, l_range=(1, 40), seed=0)
+        li_deep.train_li(tcfg, inst, lr=1e-3, steps=1, batch_size=4, l_range=(1, 40), seed=0)
     with pytest.raises(ValueError, match="readout 'last'"):
-        ex.train_li(tcfg.replace(readout="all"), inst, lr=1e-3, steps=1, batch_size=4, l_range=(1, 8), seed=0)
+        li_deep.train_li(tcfg.replace(readout="all"), inst, lr=1e-3, steps=1, batch_size=4, l_range=(1, 8), seed=0)
 
 
 def test_li_error_curves_use_the_one_layer_prompt_streams(li_run):
     tcfg, inst, res = li_run
-    c = ex.li_error_curve(res["params"], tcfg, inst, [2, 8], 40, seed=0, tasks="unseen", alpha=0.8, key=2)
+    c = li_deep.li_error_curve(res["params"], tcfg, inst, [2, 8], 40, seed=0, tasks="unseen", alpha=0.8, key=2)
     assert c["error"].shape == (2,) and c["error_ci95"].shape == (2, 2)
-    # recompute l = 8 by hand from the stream refimpl.li2024.checks.error_curve uses
+    # recompute l = 8 by hand from the stream refimpl.li2024.li_checks.error_curve uses
     b = sample_batch(inst, 40, lchecks.prompt_rng(0, 2, 8), tasks="unseen", l=8, alpha=0.8)
-    from refimpl.transformer.adapters import li_tokens
+    from refimpl.experiments.adapters import li_tokens
     from refimpl.transformer.model import predict
 
     X, z = li_tokens(b)
     assert c["error"][1] == np.mean(z * predict(res["params"], X, tcfg) <= 0)
-    o = ex.li_ood_curves(res["params"], tcfg, inst, (0.5, 1.3), [4], 30, seed=0, alpha=0.8)
+    o = li_deep.li_ood_curves(res["params"], tcfg, inst, (0.5, 1.3), [4], 30, seed=0, alpha=0.8)
     assert set(o) == {0.5, 1.3} and o[0.5]["lengths"].tolist() == [4]
 
 
@@ -221,8 +225,8 @@ def test_li_token_roles_match_the_one_layer_attention_split(li_run):
     same, other = lchecks.attention_split(attn, b["pattern"], b["task"])
     roles = li_token_roles(b)
     full = np.concatenate([attn, np.zeros((30, 1))], axis=1)[:, None, None, :].repeat(l + 1, axis=2)  # (B, 1, T, T)
-    np.testing.assert_allclose(ex.attention_mass([full], roles["same"])[:, 0, 0], same)
-    np.testing.assert_allclose(ex.attention_mass([full], roles["other"])[:, 0, 0], other)
+    np.testing.assert_allclose(li_deep.attention_mass([full], roles["same"])[:, 0, 0], same)
+    np.testing.assert_allclose(li_deep.attention_mass([full], roles["other"])[:, 0, 0], other)
 
 
 # ------------------------------------------------------------------------------------ checks: Fig. 2(b)
@@ -233,13 +237,13 @@ def _yrun(train, ind, ood):
 
 def test_fig2b_both_sides():
     ok = _yrun([4, 2, 1, 0.5], [8, 4, 1, 0.4], [30, 20, 10, 5])
-    assert checks.check_fig2b(ok).verdict == "pass"
+    assert yang_checks.check_fig2b(ok).verdict == "pass"
     flat = _yrun([4, 3.5, 3, 2.5], [8, 4, 1, 0.4], [30, 20, 10, 5])  # training loss falls only to 0.62×
-    assert checks.check_fig2b(flat).verdict == "fail"
-    assert checks.check_fig2b(flat, fall=0.7).verdict == "pass"
+    assert yang_checks.check_fig2b(flat).verdict == "fail"
+    assert yang_checks.check_fig2b(flat, fall=0.7).verdict == "pass"
     below = _yrun([4, 2, 1, 0.5], [8, 4, 1, 0.4], [9, 3, 0.9, 0.3])  # OOD below in-domain at 3 of 4 records
-    assert checks.check_fig2b(below).verdict == "fail"
-    assert checks.check_fig2b(below, ood_above=0.25).verdict == "pass"
+    assert yang_checks.check_fig2b(below).verdict == "fail"
+    assert yang_checks.check_fig2b(below, ood_above=0.25).verdict == "pass"
 
 
 # ------------------------------------------------------------------------------------ checks: Fig. 5
@@ -255,31 +259,31 @@ def _fig5_runs(final, steps):
 def test_fig5_best_h_both_sides():
     steps = [100, 95, 90, 80, 60, 40, 20]
     good = _fig5_runs([0.5, 0.3, 0.2, 0.25, 0.4, 0.8, 1.5], steps)
-    c = checks.check_fig5_best_h(good)
+    c = yang_checks.check_fig5_best_h(good)
     assert c.verdict == "pass" and c.numbers["best_H"] == 4
     bad = _fig5_runs([0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1], steps)
-    c = checks.check_fig5_best_h(bad)
+    c = yang_checks.check_fig5_best_h(bad)
     assert c.verdict == "fail" and c.numbers["best_H"] == 64
-    assert checks.check_fig5_best_h(bad, small_h=64).verdict == "pass"
+    assert yang_checks.check_fig5_best_h(bad, small_h=64).verdict == "pass"
 
 
 def test_fig5_steps_both_sides():
     final = [0.5] * 7
-    assert checks.check_fig5_steps(_fig5_runs(final, [100, 95, 90, 80, 60, 40, 20])).verdict == "pass"
-    flat = checks.check_fig5_steps(_fig5_runs(final, [100, 99, 101, 100, 98, 97, 90]))  # ρ < 0 but ratio 0.9
+    assert yang_checks.check_fig5_steps(_fig5_runs(final, [100, 95, 90, 80, 60, 40, 20])).verdict == "pass"
+    flat = yang_checks.check_fig5_steps(_fig5_runs(final, [100, 99, 101, 100, 98, 97, 90]))  # ρ < 0 but ratio 0.9
     assert flat.verdict == "fail" and flat.numbers["ratio"] == pytest.approx(0.9)
-    noisy = checks.check_fig5_steps(_fig5_runs(final, [100, 20, 90, 30, 80, 40, 50]))  # ratio 0.5, ρ weak
+    noisy = yang_checks.check_fig5_steps(_fig5_runs(final, [100, 20, 90, 30, 80, 40, 50]))  # ratio 0.5, ρ weak
     assert noisy.verdict == "fail" and noisy.numbers["rho"] > -0.8
 
 
 def test_fig5_per_iteration_interpolates_in_log_loss():
     runs = _fig5_runs([0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05], [100, 95, 90, 80, 60, 40, 20])
-    c = checks.fig5_per_iteration(runs)
+    c = yang_checks.fig5_per_iteration(runs)
     assert c.verdict == "info" and c.numbers["common_step"] == 20
     # H = 64 ends exactly at step 20; H = 1 reaches step 20 in its first half: 5 · (0.5/5)^(20/50)
     assert c.numbers["loss"][-1] == pytest.approx(0.05)
     assert c.numbers["loss"][0] == pytest.approx(5.0 * (np.sqrt(0.25) / 5.0) ** (20 / 50))
-    assert np.isnan(checks.loss_at_step(runs[64], 21))
+    assert np.isnan(yang_checks.loss_at_step(runs[64], 21))
 
 
 # ------------------------------------------------------------------------------------ checks: E1/E2 relabel
@@ -287,11 +291,11 @@ def test_deep_claim_keeps_the_verdict():
     curves = {s: {"lengths": np.array([10, 20, 40]), "error": np.array([0.1, e, e])}
               for s, e in zip(lchecks.L14_S1, (0.05, 0.03, 0.02, 0.005, 0.002))}
     c = lchecks.check_l14_s1([curves])
-    d = checks.deep_claim(c, "3-layer GPT-2")
+    d = li_checks.deep_claim(c, "3-layer GPT-2")
     assert d.id == "L14-deep" and d.verdict == c.verdict == "pass" and d.measured.startswith("3-layer GPT-2: ")
     curves[1.1]["error"][1] = 0.05  # S1 = 1.1 above 1e-2 at l = 20
-    assert checks.deep_claim(lchecks.check_l14_s1([curves]), "x").verdict == "fail"
-    cmp = checks.compare_at_length([curves], [curves], seeds=[7])
+    assert li_checks.deep_claim(lchecks.check_l14_s1([curves]), "x").verdict == "fail"
+    cmp = li_checks.compare_at_length([curves], [curves], seeds=[7])
     assert cmp.verdict == "info" and cmp.numbers["deep"] == cmp.numbers["one_layer"]
     assert cmp.numbers["deep_per_seed"] == [[0.05, 0.03, 0.02, 0.05, 0.002]] and "seed 7: " in cmp.measured
 
@@ -309,16 +313,16 @@ def _traj(start, end, seed=0, n=11, uniform=0.38):
 
 def test_e7_every_layer_both_sides():
     ok = [_traj([0.40, 0.45, 0.50], [0.80, 0.85, 0.88]), _traj([0.40, 0.40, 0.40], [0.70, 0.65, 0.90], seed=1)]
-    c = checks.check_e7_every_layer(ok)
+    c = li_checks.check_e7_every_layer(ok)
     assert c.verdict == "pass"
     np.testing.assert_allclose(c.numbers["rise"][0], [0.40, 0.40, 0.38])
     np.testing.assert_allclose(c.numbers["half_step"][0], [150, 150, 150])
     one_flat = [_traj([0.40, 0.45, 0.50], [0.80, 0.55, 0.88])]  # layer 1 rises by only 0.10
-    assert checks.check_e7_every_layer(one_flat).verdict == "fail"
-    assert checks.check_e7_every_layer(one_flat, rise=0.1 - 1e-9).verdict == "pass"
+    assert li_checks.check_e7_every_layer(one_flat).verdict == "fail"
+    assert li_checks.check_e7_every_layer(one_flat, rise=0.1 - 1e-9).verdict == "pass"
 
 
 def test_e7_peak_both_sides():
-    assert checks.check_e7_peak([_traj([0.4] * 3, [0.5, 0.8, 0.6])]).verdict == "pass"
-    c = checks.check_e7_peak([_traj([0.4] * 3, [0.5, 0.7, 0.6]), _traj([0.4] * 3, [0.9, 0.9, 0.9], seed=1)])
+    assert li_checks.check_e7_peak([_traj([0.4] * 3, [0.5, 0.8, 0.6])]).verdict == "pass"
+    c = li_checks.check_e7_peak([_traj([0.4] * 3, [0.5, 0.7, 0.6]), _traj([0.4] * 3, [0.9, 0.9, 0.9], seed=1)])
     assert c.verdict == "fail" and c.numbers["layer"][0] == 1

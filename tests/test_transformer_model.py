@@ -28,7 +28,7 @@ from refimpl.transformer import (
     preset,
 )
 from refimpl.transformer.model import loss_from_output, param_shapes
-from refimpl.transformer.optim import train
+from refimpl.transformer.train import train_steps as train
 
 TINY = {  # the two presets shrunk: every structural choice kept, sizes small
     "vaswani4": dict(d_model=6, n_heads=2, d_ff=8, d_in=3, n_layers=2),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from refimpl.core.jit import njit
 
 
@@ -32,3 +34,23 @@ def row_dots(M, v, out, n_rows, n_cols):
             acc += M[r, c] * v[c]
         out[r] = acc
         r += 1
+
+
+@njit
+def adam_step(p, g, m, v, one_m_b1, b2, one_m_b2, neg_step, bc2_sqrt, eps, wd):
+    """One torch-exact Adam step in place over flat arrays (:class:`refimpl.core.optim.Adam`):
+
+        g ← g + wd·p (wd > 0);  m ← m + (1 − β1)(g − m);  v ← β2·v + ((1 − β2)·g)·g;
+        p ← p + neg_step · (m / (√v / √(1 − β2ᵗ) + ε)),   neg_step = −lr / (1 − β1ᵗ)
+
+    The scalars arrive in the arrays' dtype, so float32 parameters are updated in float32 with
+    the same operations, in the same order, as the NumPy path (bit for bit)."""
+    for i in range(p.size):
+        gi = g[i]
+        if wd != 0:
+            gi = gi + wd * p[i]
+        mi = m[i] + one_m_b1 * (gi - m[i])
+        vi = v[i] * b2 + (one_m_b2 * gi) * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] + neg_step * (mi / (np.sqrt(vi) / bc2_sqrt + eps))

@@ -23,8 +23,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refimpl.core.rng import make_rng
+from refimpl.core.rng import make_rng, spawn
 from refimpl.li2024.config import DataConfig
+
+#: the independent random streams of one training run, in the order ``spawn`` creates them
+STREAMS = ("instance", "init", "data", "eval")
+
+
+def streams(seed) -> dict[str, np.random.Generator]:
+    """The random streams ``refimpl.li2024.train(cfg, seed)`` draws from, by name (:data:`STREAMS`):
+    ``instance`` (patterns, q, task sets: ``make_instance``), ``init`` (``init_params``), ``data``
+    (the SGD minibatches) and ``eval`` (the fixed evaluation batches). Public so that other
+    experiments (e.g. a deeper model on the same data) can reproduce the exact objects of a run."""
+    return dict(zip(STREAMS, spawn(make_rng(seed), len(STREAMS))))
+
+
+def prompt_rng(*key: int) -> np.random.Generator:
+    """The generator of the test prompts of one measurement, keyed by integers (seed, measurement,
+    length, ...), independent of every training stream; the checks and the deep-model experiments
+    draw the same prompts from the same key."""
+    return np.random.default_rng([9_000_001, *key])
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from refimpl.core.stats import clopper_pearson  # noqa: F401 (re-exported)
 from refimpl.li2024.data import Instance, sample_batch
 from refimpl.li2024.train import attention_same_pattern
 from refimpl.li2024.model import predict
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact two-sided binomial confidence interval for k errors out of n."""
-    lo = 0.0 if k == 0 else float(stats.beta.ppf((1 - level) / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - (1 - level) / 2, k + 1, n - k))
-    return lo, hi
 
 
 def measure(params, inst: Instance, n: int, rng, *, tasks="unseen", l=None, alpha=None,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from refimpl.core.rng import make_rng, spawn
+from refimpl.core.rng import make_rng  # noqa: F401
 from refimpl.li2024.config import Config
-from refimpl.li2024.data import Instance, make_instance, sample_batch
+from refimpl.li2024.data import Instance, make_instance, sample_batch, streams
 from refimpl.li2024.model import PARAM_NAMES, check_params, loss_and_grads, predict
 
 EVAL_SETS = ("train", "unseen", "ood")
@@ -84,8 +84,8 @@ def train(
         if not (len(stop_when) == 3 and stop_when[0] in EVAL_SETS and stop_when[1] in ("error", "hinge", "attn_same")):
             raise ValueError(f"stop_when must be (set in {EVAL_SETS}, metric in (error, hinge, attn_same), "
                              f"threshold), got {stop_when!r}")
-    rng = make_rng(seed)
-    inst_rng, init_rng, data_rng, eval_rng = spawn(rng, 4)
+    st = streams(seed)  # spawned in the order of data.STREAMS
+    inst_rng, init_rng, data_rng, eval_rng = st["instance"], st["init"], st["data"], st["eval"]
     inst = instance if instance is not None else make_instance(cfg.data, inst_rng)
     if params is None:
         from refimpl.li2024.model import init_params

@@ -29,7 +29,7 @@ from refimpl.core.golden import check_dtype
 from refimpl.core.rng import make_rng, spawn
 from refimpl.transformer.config import TransformerConfig
 from refimpl.transformer.model import forward, init_params, loss_and_grads
-from refimpl.transformer.optim import Adam
+from refimpl.core.optim import Adam
 
 GOLDEN = TransformerConfig(
     n_layers=2, d_model=16, n_heads=2, d_ff=32, d_in=5, norm="pre", activation="gelu", causal=True,

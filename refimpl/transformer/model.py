@@ -252,3 +252,23 @@ def loss_and_grads(params, batch, cfg: TransformerConfig, *, check: bool = True)
 def predict(params, X, cfg: TransformerConfig, *, check: bool = True) -> np.ndarray:
     """The model output only: (B, T) for readout "all", (B,) for "last"."""
     return forward(params, X, cfg, check=check)[0]
+
+
+MAX_ATTN_ELEMENTS = 2_000_000  # predict_chunked: B·H·T² attention entries per chunk at most
+
+
+def predict_chunked(params: dict, X: np.ndarray, cfg, *, with_attn: bool = False):
+    """``forward`` over chunks of prompts (bounded memory). Returns out, and with ``with_attn`` the
+    list over layers of (B, H, T, T) attention probabilities."""
+    B, T = X.shape[0], X.shape[1]
+    chunk = max(1, MAX_ATTN_ELEMENTS // (cfg.n_heads * T * T))
+    outs, attns = [], []
+    for s in range(0, B, chunk):
+        o, cache = forward(params, X[s:s + chunk], cfg)
+        outs.append(o)
+        if with_attn:
+            attns.append(cache["attn"])
+    out = np.concatenate(outs, axis=0)
+    if not with_attn:
+        return out
+    return out, [np.concatenate([a[i] for a in attns], axis=0) for i in range(cfg.n_layers)]

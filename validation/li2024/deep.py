@@ -35,9 +35,8 @@ import numpy as np
 from refimpl.li2024 import checks as lchecks
 from refimpl.li2024 import preset as li_preset
 from refimpl.core.claims import Claim
-from refimpl.transformer import checks
 from refimpl.transformer.config import preset
-from refimpl.transformer.experiments import (li_attention_trajectory, li_error_curve, li_instance, li_ood_curves,
+from refimpl.experiments.li_deep import (li_attention_trajectory, li_error_curve, li_instance, li_ood_curves,
                                              train_li)
 from refimpl.validation.li2024 import ood
 from refimpl.validation.li2024._common import fitter
@@ -114,12 +113,12 @@ def run(ctx) -> list[Claim]:
         numbers={"error": [r["error"] for r in deep], "step": [r["step"] for r in deep]})
     claims = [
         trained,
-        checks.deep_claim(lchecks.check_l14_s1(e1_deep), MODEL),
-        checks.deep_claim(lchecks.check_l14_plateau(e1_deep), MODEL),
-        checks.compare_at_length(e1_deep, same_seeds, seeds=p["seeds"]),
-        checks.deep_claim(lchecks.check_e2_length_vs_alpha(e2_deep), MODEL),
-        checks.check_e7_every_layer([r["traj"] for r in deep]),
-        checks.check_e7_peak([r["traj"] for r in deep]),
+        lchecks.deep_claim(lchecks.check_l14_s1(e1_deep), MODEL),
+        lchecks.deep_claim(lchecks.check_l14_plateau(e1_deep), MODEL),
+        lchecks.compare_at_length(e1_deep, same_seeds, seeds=p["seeds"]),
+        lchecks.deep_claim(lchecks.check_e2_length_vs_alpha(e2_deep), MODEL),
+        lchecks.check_e7_every_layer([r["traj"] for r in deep]),
+        lchecks.check_e7_peak([r["traj"] for r in deep]),
     ]
     f1 = figure_e1(ctx, e1_one, e1_deep, p1, p)
     f2 = figure_e2(ctx, e2_one, e2_deep, p1, p)

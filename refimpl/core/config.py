@@ -1,0 +1,76 @@
+"""Frozen dataclass configurations: overrides by field name, including dotted nested names.
+
+Every model's config is a frozen dataclass (possibly with dataclass sections, e.g. li2024's
+``data``/``model``/``train``) that validates itself in ``__post_init__``. :func:`apply_overrides`
+is the one way to change fields by name, used by ``preset(name, **overrides)``, by
+``refimpl train --set`` and by ``refimpl sweep --set``:
+
+    apply_overrides(cfg, {"data.alpha": 0.4, "model.m": 50})     # dotted names
+    apply_overrides(cfg, {"data": {"alpha": 0.4}})               # a section as a dict
+
+An unknown field raises ``ValueError`` naming it and listing the allowed names; each new value
+is validated by the config itself (its ``__post_init__``), so a wrong type or a value out of range
+fails with the config's own message before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+
+def field_names(cfg) -> list[str]:
+    """Every settable field of ``cfg`` by its dotted name (sections expanded), in order."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            out += [f"{f.name}.{n}" for n in field_names(v)]
+        else:
+            out.append(f.name)
+    return out
+
+
+def _nest(overrides: Mapping[str, Any]) -> dict:
+    nested: dict = {}
+    for key, value in overrides.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"override names must be non-empty strings, got {key!r}")
+        head, _, rest = key.partition(".")
+        if rest:
+            sub = nested.setdefault(head, {})
+            if not isinstance(sub, dict):
+                raise ValueError(f"override {key!r} conflicts with a value given for {head!r}")
+            sub[rest] = value
+        elif isinstance(value, Mapping) and head in nested and isinstance(nested[head], dict):
+            nested[head].update(value)
+        else:
+            nested[head] = dict(value) if isinstance(value, Mapping) else value
+    return nested
+
+
+def apply_overrides(cfg, overrides: Mapping[str, Any] | None = None, **kw):
+    """A copy of the frozen dataclass ``cfg`` with fields replaced (dotted names or section dicts).
+
+    Raises ``ValueError`` for an unknown field (with the allowed names) and whatever the config's
+    own validation raises for a bad value."""
+    merged = {**(overrides or {}), **kw}
+    if not merged:
+        return cfg
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"cfg must be a dataclass instance, got {type(cfg).__name__}")
+    nested = _nest(merged)
+    own = {f.name: f for f in dataclasses.fields(cfg)}
+    changes = {}
+    for name, value in nested.items():
+        if name not in own:
+            raise ValueError(f"unknown {type(cfg).__name__} field {name!r}; allowed: {field_names(cfg)}")
+        current = getattr(cfg, name)
+        if dataclasses.is_dataclass(current) and not isinstance(current, type):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{name} is a section of {type(cfg).__name__}; give its fields as "
+                                 f"'{name}.<field>' (allowed: {field_names(current)})")
+            changes[name] = apply_overrides(current, value)
+        else:
+            changes[name] = value
+    return dataclasses.replace(cfg, **changes)

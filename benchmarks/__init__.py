@@ -1,1 +1,1 @@
-"""CPU benchmarks: ``refimpl bench`` or ``python -m refimpl.benchmarks``; installed as ``refimpl.benchmarks``."""
+"""CPU benchmarks behind ``refimpl bench`` (``python -m refimpl bench``); installed as ``refimpl.benchmarks``."""

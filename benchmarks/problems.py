@@ -281,7 +281,8 @@ def reference_loss_and_grads(problem: Problem, params: dict, backend: str = "num
 
         K = pop.K
         G, Lk, Ea = np.zeros((K, K)), np.zeros(K), np.zeros((K, K))
-        f = lambda a: np.ascontiguousarray(a, dtype=np.float64)
+        def f(a):
+            return np.ascontiguousarray(a, dtype=np.float64)
         L = _loss_grad_C(f(C), f(pop.p), f(pop.counts), f(pop.weights), bool(pop.attend_to_query),
                          G, Lk, Ea, np.arange(K, dtype=np.int64))  # spec H7, the Numba kernel
     return float(L), {"C": G}, ({"Lk": Lk, "Ealpha": Ea} if outputs else None)

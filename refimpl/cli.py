@@ -42,10 +42,9 @@ def _golden_module(model: str):
 def cmd_train(args) -> int:
     import dataclasses
 
-
     from refimpl.core.io import atomic_savez
-    from refimpl.li2024 import preset, train
     from refimpl.core.io import atomic_write_bytes as _atomic_write_bytes
+    from refimpl.li2024 import preset, train
 
     cfg = preset(args.preset)
     if args.steps is not None:

@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from refimpl.validation import runner as report
 from refimpl.cli import main
+from refimpl.validation import runner as report
 
 
 def test_train_writes_params_curve_summary(tmp_path, capsys):

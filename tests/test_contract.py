@@ -25,14 +25,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from _fd import EPS, RTOL, fd_noise_floor
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from refimpl import models
 from refimpl.core import gradcheck
 from refimpl.core.golden import compare, write_golden
-
-from _fd import EPS, RTOL, fd_noise_floor
 
 NAMES = models.names()
 KINK = 1e-4  # a ±EPS step moves every pre-activation and margin by ≪ 1e-4: no ReLU or hinge flips
@@ -176,7 +175,9 @@ def test_bad_inputs_raise_naming_the_argument(name):
     key = mod.PARAM_NAMES[0]
     bkey = _first_array_key(batch)
     for backend in models.get(name).backends:
-        call = lambda p, b: mod.loss_and_grads(p, b, cfg, backend)  # noqa: E731
+        def call(p, b, backend=backend):
+            return mod.loss_and_grads(p, b, cfg, backend)
+
         with pytest.raises(ValueError, match=key):
             call({k: v for k, v in params.items() if k != key}, batch)
         with pytest.raises(ValueError, match=key):

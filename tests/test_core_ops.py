@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import pytest
+from _fd import EPS, RTOL, fd_noise_floor
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -27,8 +28,6 @@ from refimpl.core import (
     squared_backward,
     squared_forward,
 )
-
-from _fd import EPS, RTOL, fd_noise_floor
 
 FLOATS = dict(allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
 shapes_1to3 = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5)

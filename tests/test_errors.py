@@ -141,7 +141,8 @@ def test_bad_sample_batch_arguments():
     cfg = li2024.preset("tiny")
     inst = li2024.make_instance(cfg.data, 0)
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match=r"tasks must be an \(n, 2\) array or one of \['all', 'ood', 'train', 'unseen'\], got 'test'"):
+    with pytest.raises(ValueError,
+                       match=r"tasks must be an \(n, 2\) array or one of \['all', 'ood', 'train', 'unseen'\], got 'test'"):
         li2024.sample_batch(inst, 4, rng, tasks="test")
     with pytest.raises(ValueError, match=r"n must be an int ≥ 1, got 0"):
         li2024.sample_batch(inst, 0, rng)
@@ -249,7 +250,8 @@ def test_z_length_and_nan(good, backend):
 def test_missing_param_keys(good, backend, missing):
     params, batch = good
     params = {k: v for k, v in params.items() if k != missing}
-    with pytest.raises(ValueError, match=rf"params is missing \['{missing}'\]; required keys: \['W_Q', 'W_K', 'W_V', 'W_O', 'a'\]"):
+    with pytest.raises(ValueError,
+                       match=rf"params is missing \['{missing}'\]; required keys: \['W_Q', 'W_K', 'W_V', 'W_O', 'a'\]"):
         li2024.loss_and_grads(params, batch, backend)
 
 

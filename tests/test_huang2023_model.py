@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _fd import EPS, RTOL, fd_noise_floor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refimpl import huang2023 as H
 from refimpl.core import gradcheck
-
-from _fd import EPS, RTOL, fd_noise_floor
 
 
 @st.composite
@@ -86,7 +85,9 @@ def test_gradient_check_is_not_vacuous():
     for loss in ("sample", "Ew"):
         _, g = H.loss_and_grads({"Q": Q}, batch, loss=loss)
         assert np.max(np.abs(g["Q"])) > 1e-2
-        f = lambda p: brute_loss(p["Q"], batch, loss, False)  # noqa: E731
+        def f(p, loss=loss):
+            return brute_loss(p["Q"], batch, loss, False)
+
         atol = fd_noise_floor(loss_scale(Q, batch, loss))
         gradcheck(f, {"Q": Q}, g, eps=EPS, rtol=RTOL, atol=atol).raise_if_failed()
         assert not gradcheck(f, {"Q": Q}, {"Q": g["Q"].T}, eps=EPS, rtol=RTOL, atol=atol).passed

@@ -184,8 +184,8 @@ def test_untrained_model_is_not_best(untrained_run, tiny_run):
 
 
 def test_figure_renders_from_the_claim_numbers(tmp_path):
-    from refimpl.validation.runner import Context
     from refimpl.validation.li2024 import classical
+    from refimpl.validation.runner import Context
 
     n = 200
     rng = np.random.default_rng(2)

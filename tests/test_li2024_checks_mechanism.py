@@ -14,8 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from refimpl.li2024 import checks
-from refimpl.li2024 import init_params, make_instance, preset, sample_batch
+from refimpl.li2024 import checks, init_params, make_instance, preset, sample_batch
 from refimpl.li2024.checks import plain_fit
 
 TINY = preset("tiny").replace(train=dict(steps=600))

@@ -22,8 +22,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from refimpl.li2024 import preset
 from refimpl.li2024 import checks as P
+from refimpl.li2024 import preset
 from refimpl.li2024.checks import plain_fit
 from refimpl.li2024.metrics import measure
 
@@ -181,7 +181,8 @@ def test_which_m_slopes_and_code_path():
     cfg4 = P.m_sweep_config(base, 4, 6)
     assert cfg4.data.train_shifts == (1, 3) and cfg4.data.d_x == 10 and cfg4.data.M1_ood == 2
     assert P.m_sweep_config(preset("default"), 6, 24) == preset("default")  # the shared default run
-    fit = lambda cfg, seed: plain_fit(cfg.replace(train=dict(steps=150)), seed, backend="numpy")
+    def fit(cfg, seed):
+        return plain_fit(cfg.replace(train=dict(steps=150)), seed, backend="numpy")
     got = P.measure_m_sweep(fit, base, (0,), 400, M1s=(4, 6), M2s=(6, 12), M1_fixed=6, M2_fixed=6)
     assert [(p["M1"], p["M2"]) for p in got] == [(4, 6), (6, 6), (6, 12)]
     c = P.check_l15ii_which_m(got, M1_fixed=6, M2_fixed=6)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _fd import EPS, RTOL, fd_noise_floor
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from refimpl import li2024
 from refimpl.core import gradcheck
-
-from _fd import EPS, RTOL, fd_noise_floor
 
 FLOATS = dict(allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
 PARAMS4 = ("W_Q", "W_K", "W_V", "W_O")

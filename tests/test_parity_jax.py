@@ -24,6 +24,7 @@ from _parity import (  # noqa: E402  (after importorskip)
     check_forward_loss_grads_and_trajectory,
     check_huang2023_C_trajectory_matches_population_run_gd,
 )
+
 from refimpl.benchmarks import jax_backend  # noqa: E402
 from refimpl.benchmarks.problems import make_problem  # noqa: E402
 

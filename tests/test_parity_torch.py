@@ -25,6 +25,7 @@ from _parity import (  # noqa: E402  (after importorskip)
     check_forward_loss_grads_and_trajectory,
     check_huang2023_C_trajectory_matches_population_run_gd,
 )
+
 from refimpl.benchmarks import torch_backend  # noqa: E402
 from refimpl.benchmarks.problems import DEFAULT_SIZES, MODELS, make_problem, reference_step  # noqa: E402
 

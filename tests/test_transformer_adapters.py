@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from refimpl.experiments.adapters import li_token_roles, li_tokens, yang_tokens
 from refimpl.li2024 import preset as li_preset
 from refimpl.li2024.data import make_instance, sample_batch
-from refimpl.experiments.adapters import li_token_roles, li_tokens, yang_tokens
 from refimpl.yang2024.data import embedding, make_dictionary, sample_prompts
 
 

@@ -286,7 +286,8 @@ def test_fake_loss_check_catches_a_small_gradient_error():
         g["attn.W_K"] = G
         return dx, g
 
-    fwd = lambda i: Bk.layer_forward(i["x"], {k: i[k] for k in p}, **kw)
+    def fwd(i):
+        return Bk.layer_forward(i["x"], {k: i[k] for k in p}, **kw)
     fake_loss_check(fwd, Bk.layer_backward, inputs, np.random.default_rng(4), max_entries=100)
     with pytest.raises(GradcheckError, match="W_K"):
         fake_loss_check(fwd, bad_backward, inputs, np.random.default_rng(4), max_entries=100)

@@ -1,4 +1,5 @@
-"""Deep-model experiments (refimpl.experiments.yang_deep / li_deep, refimpl.transformer.train) and their checks: tiny real runs (the code
+"""Deep-model experiments (refimpl.experiments.yang_deep / li_deep, refimpl.transformer.train) and their
+checks: tiny real runs (the code
 paths end to end, determinism, the wall-clock loop) and every check on both sides of its threshold
 with fake measurements, as tests/test_li2024_checks.py does."""
 
@@ -7,18 +8,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from refimpl.li2024 import checks as lchecks
-from refimpl.li2024 import preset as li_preset
-from refimpl.li2024.data import sample_batch
-from refimpl.li2024 import checks as li_checks
-from refimpl.yang2024 import checks as yang_checks
 from refimpl.core.optim import lr_at
 from refimpl.experiments import li_deep, yang_deep
-from refimpl.transformer import model as tmodel
-from refimpl.transformer.train import train_adam
 from refimpl.experiments.adapters import li_token_roles
+from refimpl.li2024 import checks as lchecks
+from refimpl.li2024 import checks as li_checks
+from refimpl.li2024 import preset as li_preset
+from refimpl.li2024.data import sample_batch
+from refimpl.transformer import model as tmodel
 from refimpl.transformer.config import preset
 from refimpl.transformer.model import init_params, loss_and_grads
+from refimpl.transformer.train import train_adam
+from refimpl.yang2024 import checks as yang_checks
 from refimpl.yang2024.config import Config as YConfig
 
 YCFG = YConfig(K=10, N=4, d=5, m=3, H=1, tau=0.01)

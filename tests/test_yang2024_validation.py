@@ -32,8 +32,8 @@ def test_quick_profile_report(quick):
 
 
 def test_rerun_uses_cache(quick, monkeypatch):
-    from refimpl.yang2024 import checks
     from refimpl.validation.yang2024 import figures
+    from refimpl.yang2024 import checks
 
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")

@@ -24,9 +24,10 @@ import pkgutil
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from refimpl.core.claims import VERDICTS, Claim, verdict  # noqa: F401  (re-exported for modules)
 from refimpl.core.io import atomic_savefig, atomic_write_bytes, atomic_write_text

@@ -3,6 +3,7 @@
 Nothing here computes at import time; Numba kernels compile on first call (and are cached on disk).
 """
 
+from refimpl.core.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from refimpl.core.ops import (
     hinge_backward,
     hinge_forward,
@@ -13,7 +14,6 @@ from refimpl.core.ops import (
     squared_backward,
     squared_forward,
 )
-from refimpl.core.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from refimpl.core.rng import make_rng
 
 __all__ = [

@@ -16,7 +16,8 @@ fails with the config's own message before any work starts.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def field_names(cfg) -> list[str]:

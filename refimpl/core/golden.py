@@ -15,9 +15,9 @@ those keys; its own ``meta/*`` keys are optional):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

@@ -14,8 +14,8 @@ the tensor, the entry or direction, both values and the error.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class GradcheckReport:
             )
         return "\n".join(lines)
 
-    def raise_if_failed(self) -> "GradcheckReport":
+    def raise_if_failed(self) -> GradcheckReport:
         if not self.passed:
             raise GradcheckError(str(self))
         return self
@@ -97,7 +97,7 @@ def gradcheck(
         if g.shape != x0.shape:
             raise ValueError(f"gradient {name!r} has shape {g.shape}, input has {x0.shape}")
 
-        def directional(v: np.ndarray) -> float:
+        def directional(v: np.ndarray, name=name, x0=x0) -> float:
             plus = dict(base)
             plus[name] = x0 + eps * v
             minus = dict(base)

@@ -14,7 +14,7 @@ Glossary: B prompts, T tokens, L layers, H heads; ``attn[layer]`` (B, H, T, T) (
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

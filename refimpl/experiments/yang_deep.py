@@ -10,7 +10,7 @@ subset of the pool; the inference loss is (1/K) mean_b ‖ŷ − ŷ*‖² on the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -15,7 +15,12 @@ from refimpl.huang2023 import dynamics, population
 from refimpl.huang2023.config import Config, feature_probabilities, preset
 from refimpl.huang2023.data import embedding, make_features, prompts_from_counts, sample_prompts
 from refimpl.huang2023.model import (
-    PARAM_NAMES, forward, full_matrix_predict, init_params, loss_and_grads, predict,
+    PARAM_NAMES,
+    forward,
+    full_matrix_predict,
+    init_params,
+    loss_and_grads,
+    predict,
 )
 
 __all__ = [

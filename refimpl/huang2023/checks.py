@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from refimpl.core.claims import Claim, verdict
 from refimpl.huang2023 import dynamics as D
 from refimpl.huang2023 import population as P
 from refimpl.huang2023.config import feature_probabilities, preset
 from refimpl.huang2023.data import make_features
-from refimpl.core.claims import Claim, verdict
 
 # spec H10 golden numbers (printed to 12 decimals for L, 8 for L_k and C)
 H10_L = {0: 0.364583333333, 1: 0.347217363907, 10: 0.234363589064}

@@ -66,7 +66,7 @@ class Config:
         """Feature probabilities (K,) of spec H1."""
         return feature_probabilities(self.K, self.p_kind, self.p1)
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:

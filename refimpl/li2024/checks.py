@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
 
+from refimpl.core.claims import Claim, verdict
 from refimpl.li2024.config import Config
 from refimpl.li2024.data import Instance, prompt_rng, sample_batch  # noqa: F401 (prompt_rng re-exported)
 from refimpl.li2024.metrics import measure
 from refimpl.li2024.model import forward, predict
 from refimpl.li2024.train import TrainResult, train
-from refimpl.core.claims import Claim, verdict
 
 Fit = Callable[..., TrainResult]
 
@@ -262,7 +262,8 @@ def check_l13c_iterations_vs_alpha(fit: Fit, base: Config, alphas: Sequence[floa
         spec="spec L13 (c), Theorem 3.3",
         measured=(f"steps to training hinge ≤ {threshold:g}: " + ", ".join(f"α={a:g}: {m:.0f}" for a, m in zip(alphas, means))
                   + f" (mean over seeds {list(seeds)}; {int((~ok_pts).sum())} runs did not reach it in {max_steps} steps); "
-                  + (f"log–log slope {fitres['slope']:.3f}, 95% CI [{lo:.3f}, {hi:.3f}], R² {fitres['r2']:.2f}" if fitres else "no fit")),
+                  + (f"log–log slope {fitres['slope']:.3f}, 95% CI [{lo:.3f}, {hi:.3f}], R² {fitres['r2']:.2f}"
+                     if fitres else "no fit")),
         expected=f"the 95% interval of the slope contains {L13C_EXPONENT:.3f}",
         verdict=verdict(inside),
         numbers={"alphas": np.asarray(alphas), "seeds": list(seeds), "iterations": its, "fit": fitres,
@@ -306,7 +307,8 @@ def check_l13d_min_train_length(fit: Fit, base: Config, alphas: Sequence[float],
         claim="The shortest trainable training-prompt length l_tr scales as 1/α",
         spec="spec L13 (d), Theorem 3.3 (l_tr ≥ Ω(1/α))",
         measured=", ".join(f"α={a:g}: l_min {fmt(lmin[i], '.0f')} (steps {fmt(steps[i], '.0f')})" for i, a in enumerate(alphas))
-                 + f"; log–log slope {slope:.2f}" + (f" (95% CI [{fitres['ci'][0]:.2f}, {fitres['ci'][1]:.2f}])" if fitres else " (l_min constant)")
+                 + f"; log–log slope {slope:.2f}"
+                 + (f" (95% CI [{fitres['ci'][0]:.2f}, {fitres['ci'][1]:.2f}])" if fitres else " (l_min constant)")
                  + f"; grid {list(lengths)}, ≤ {max_steps} steps",
         expected=f"slope of log l_min vs log α within {L13D_SLOPE_RANGE} (1/α ↔ −1), every run trainable within the grid",
         verdict=verdict(passed),
@@ -380,7 +382,7 @@ def check_l14_s1(curves_by_seed: Sequence[dict], eps: float = L14_EPS, at: int =
         id="L14",
         claim="OOD error falls below ~1e-2 only when the ODR coefficients sum to S1 ≥ 1",
         spec="spec L14 (Theorem 3.4), E1",
-        measured="OOD error at l_ts = %d (mean over %d seeds): " % (at, len(curves_by_seed))
+        measured=f"OOD error at l_ts = {at} (mean over {len(curves_by_seed)} seeds): "
                  + ", ".join(f"S1={s:g}: {m:.2e}" for s, m in zip(S1s, mean))
                  + f"; S1 ≥ 1.1 still falling from l = {at // 2} to {at}: {falling}",
         expected=f"error(l_ts = {at}) ≤ {eps:g} for S1 ≥ 1 and > {eps:g} for S1 < 1, every seed; S1 ≥ 1.1 curves "
@@ -448,12 +450,13 @@ def check_l14_negative_control(runs: Sequence[TrainResult], n: int, at: int = L1
         d = r.config.data
         nv = complement_noise(r.instance, prompt_rng(r.seed, 143))
         e0 = error_curve(r, [at], n, tasks="ood", alpha=d.alpha_test, key=144)["error"][0]
-        e1 = error_curve(r, [at], n, tasks="ood", alpha=d.alpha_test, instance=with_ood(r.instance, nu_ood=nv), key=144)["error"][0]
+        e1 = error_curve(r, [at], n, tasks="ood", alpha=d.alpha_test, instance=with_ood(r.instance, nu_ood=nv),
+                         key=144)["error"][0]
         comp.append((e0, e1))
     base_e, ctrl_e = np.array(base_e), np.array(ctrl_e)
     extra = ""
     if comp:
-        extra = ("; ODI in the orthogonal complement of span{µ, ν} (d_x = %d): " % complement_runs[0].config.data.d_x
+        extra = (f"; ODI in the orthogonal complement of span{{µ, ν}} (d_x = {complement_runs[0].config.data.d_x}): "
                  + ", ".join(f"{a:.2e} → {b:.2e}" for a, b in comp) + " (untrained directions: W_Q, W_K, W_O stay near "
                  "initialisation there, so this violation does not hurt)")
     return Claim(
@@ -1572,7 +1575,7 @@ def check_e5(meas: Sequence[dict], tol: float = E5_TOL) -> Claim:
 # (x_i = feature block of context column i, label y_i = ±1) and predicts the query's label from
 # x_query; the trained one-layer model (spec L7) predicts sign F(Ψ; P) from the whole prompt. All
 # learners see the same prompts, so their errors are compared prompt by prompt (paired).
-# 
+#
 # Sampling [C]. The errors to resolve are ~1e−3 while one scikit-learn fit costs ~0.5 ms, so plain
 # Monte Carlo would need hundreds of thousands of fits. Nearly every error happens on the few prompts
 # where no or one context example shares the query's relevant pattern (ICL errs only there at
@@ -1950,7 +1953,9 @@ def check_e7_every_layer(trajs: Sequence[dict], rise: float = E7_RISE) -> Claim:
         + ", ".join(f"layer {k}: {s['start'][:, k].mean():.2f} → {s['end'][:, k].mean():.2f}" for k in range(L))
         + f"; uniform causal attention {trajs[0]['uniform_same']:.2f}; per head at the last snapshot (seed "
         f"{trajs[0]['seed']}): " + "; ".join(f"layer {k}: " + ", ".join(f"{v:.2f}" for v in late[k]) for k in range(L))
-        + "; step at half of the rise: " + ", ".join(f"layer {k}: {np.nanmean(s['half_step'][:, k]):.0f}" if np.any(np.isfinite(s['half_step'][:, k])) else f"layer {k}: –" for k in range(L)),
+        + "; step at half of the rise: "
+        + ", ".join(f"layer {k}: {np.nanmean(s['half_step'][:, k]):.0f}" if np.any(np.isfinite(s['half_step'][:, k]))
+                    else f"layer {k}: –" for k in range(L)),
         f"every layer, every seed: end − start ≥ {rise:g} (paper: 0.43–0.52 → 0.77–0.88 in each layer)",
         verdict(bool(np.all(d >= rise))),
         numbers={"start": s["start"], "end": s["end"], "rise": d, "half_step": s["half_step"]})

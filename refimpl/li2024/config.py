@@ -175,7 +175,7 @@ class Config:
     def m_b(self) -> int:
         return self.model.m_b if self.model.m_b is not None else self.data.d
 
-    def replace(self, **sections) -> "Config":
+    def replace(self, **sections) -> Config:
         """Copy with fields replaced per section: ``cfg.replace(train=dict(steps=10))``."""
         new = {}
         for name, changes in sections.items():
@@ -188,7 +188,7 @@ class Config:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Config":
+    def from_dict(cls, d: dict) -> Config:
         return cls(
             data=DataConfig(**d.get("data", {})),
             model=ModelConfig(**d.get("model", {})),

@@ -6,8 +6,8 @@ import numpy as np
 
 from refimpl.core.stats import clopper_pearson  # noqa: F401 (re-exported)
 from refimpl.li2024.data import Instance, sample_batch
-from refimpl.li2024.train import attention_same_pattern
 from refimpl.li2024.model import predict
+from refimpl.li2024.train import attention_same_pattern
 
 
 def measure(params, inst: Instance, n: int, rng, *, tasks="unseen", l=None, alpha=None,

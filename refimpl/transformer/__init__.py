@@ -2,10 +2,12 @@
 positions) with hand-written NumPy backward passes, Adam/SGD, and golden vectors.
 
 Modules: ``config`` (TransformerConfig, presets), ``blocks`` (forward/backward pairs),
-``model`` (init_params, forward, backward, loss_and_grads, predict), ``train`` (Adam training loops; the optimisers live in ``refimpl.core.optim``),
+``model`` (init_params, forward, backward, loss_and_grads, predict), ``train`` (Adam training
+loops; the optimisers live in ``refimpl.core.optim``),
 ``golden`` (the golden export). Nothing is computed at import time.
 """
 
+from refimpl.core.optim import SGD, Adam
 from refimpl.transformer.config import TransformerConfig, preset
 from refimpl.transformer.model import (
            backward,
@@ -14,7 +16,6 @@ from refimpl.transformer.model import (
            loss_and_grads,
            predict,
 )
-from refimpl.core.optim import SGD, Adam
 
 __all__ = ["TransformerConfig", "preset", "init_params", "forward", "backward", "loss_and_grads",
            "predict", "Adam", "SGD"]

@@ -26,10 +26,10 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl.core.golden import check_dtype
+from refimpl.core.optim import Adam
 from refimpl.core.rng import make_rng, spawn
 from refimpl.transformer.config import TransformerConfig
 from refimpl.transformer.model import forward, init_params, loss_and_grads
-from refimpl.core.optim import Adam
 
 GOLDEN = TransformerConfig(
     n_layers=2, d_model=16, n_heads=2, d_ff=32, d_in=5, norm="pre", activation="gelu", causal=True,
@@ -76,7 +76,8 @@ def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
         traj.append(L)
         opt.step(traj_params, g)
 
-    c = lambda x: np.asarray(x, dtype=np.float64).astype(dtype)
+    def c(x):
+        return np.asarray(x, dtype=np.float64).astype(dtype)
     arrays = {f"param/{k}": c(v) for k, v in params.items()}
     arrays.update({"input/X": c(X), "input/target": c(target), "output/out": c(out), "output/loss": c(loss),
                    "output/attn": c(np.stack(cache["attn"]))})

@@ -69,7 +69,8 @@ def check_y10(m: dict) -> Claim:
     pos = [r for H, r in zip(m["H"], m["rel"]) if H >= m["N"]]
     neg = [r for H, r in zip(m["H"], m["rel"]) if H < m["N"]] + [m["dup_rel"]]
     ok = min(pos) > Y10_POS_REL and max(neg) < Y10_ZERO_REL
-    meas = ", ".join(f"H={H}: {r:.1e}" for H, r in zip(m["H"], m["rel"])) + f"; repeated token (H={m['dup_H']}): {m['dup_rel']:.1e}"
+    meas = (", ".join(f"H={H}: {r:.1e}" for H, r in zip(m["H"], m["rel"]))
+            + f"; repeated token (H={m['dup_H']}): {m['dup_rel']:.1e}")
     return Claim("Y10", "Assumption 2 (ζ₀ > 0) holds a.s. iff H ≥ N and the prompt tokens are distinct",
                  "spec Y10 (Proposition 1)", f"ζ₀/max‖B_k‖² (N={m['N']}): {meas}",
                  f"> {Y10_POS_REL:g} for H ≥ N; < {Y10_ZERO_REL:g} for H < N and repeated tokens",

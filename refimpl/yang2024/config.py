@@ -70,7 +70,7 @@ class Config:
         """η_w = γ² η_Q (spec Y9, paper eq. 16)."""
         return self.gamma ** 2 * self.eta_Q
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:

@@ -40,7 +40,8 @@ def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
     batch = {"V_all": V_all, "Z_all": Z_all, "N": cfg.N, "tau": cfg.tau}
     loss, grads, aux = loss_and_grads({"Q": Q, "w": w}, batch, "numpy", return_aux=True)
     traj = run_gd({"Q": Q, "w": w}, batch, cfg.eta_Q, cfg.gamma, TRAJECTORY_STEPS - 1, backend="numpy")
-    c = lambda x: np.asarray(x, dtype=np.float64).astype(dtype)
+    def c(x):
+        return np.asarray(x, dtype=np.float64).astype(dtype)
     arrays = {
         "param/Q": c(Q), "param/w": c(w),
         "input/V_all": c(V_all), "input/Z_all": c(Z_all), "input/N": np.array(cfg.N),

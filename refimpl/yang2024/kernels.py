@@ -28,6 +28,7 @@ import numpy as np
 
 from refimpl.core.jit import njit
 
+
 # multiply-adds per call, for the benchmark's FLOP count (see the table above)
 def flops(H: int, N: int, d: int, K: int) -> dict:
     """Floating-point operations (2 per multiply-add) of one forward and one backward call."""

@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from refimpl.core.claims import Claim
 from refimpl.huang2023 import checks
 from refimpl.huang2023 import dynamics as D
-from refimpl.core.claims import Claim
 
 ORDER = 10
 PROFILE = {
@@ -123,7 +123,7 @@ def figure(ctx, bal, imb) -> str:
     ax.set(xlabel="GD step t", ylabel="attention", title="(b) attention masses of query k")
     colors = plt.cm.tab10(np.arange(len(EVENT_LABELS)))
     for i, ax in enumerate(axes[1]):
-        for (name, lab), c in zip(EVENT_LABELS.items(), colors):
+        for (name, _lab), c in zip(EVENT_LABELS.items(), colors):
             if ev.get(name) is not None:
                 ax.axvline(ev[name], color=c, lw=0.9, ls=":")
         if i != 1:

@@ -32,12 +32,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from refimpl.core.claims import Claim
+from refimpl.experiments.li_deep import li_attention_trajectory, li_error_curve, li_instance, li_ood_curves, train_li
 from refimpl.li2024 import checks as lchecks
 from refimpl.li2024 import preset as li_preset
-from refimpl.core.claims import Claim
 from refimpl.transformer.config import preset
-from refimpl.experiments.li_deep import (li_attention_trajectory, li_error_curve, li_instance, li_ood_curves,
-                                             train_li)
 from refimpl.validation.li2024 import ood
 from refimpl.validation.li2024._common import fitter
 

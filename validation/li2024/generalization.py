@@ -13,8 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refimpl.li2024 import checks, preset
 from refimpl.core.claims import Claim
+from refimpl.li2024 import checks, preset
 from refimpl.validation.li2024._common import fitter
 
 ORDER = 20
@@ -88,7 +88,8 @@ def figure(ctx, b, c, d1, d2) -> str:
     lm = d1.numbers["l_min"]
     for j in range(lm.shape[1]):
         ax.plot(d1.numbers["alphas"], lm[:, j], "s-", color="C2", alpha=0.7, label="shortest trainable l_tr" if j == 0 else None)
-    ax.plot(d2.numbers["alphas_test"], d2.numbers["l_star"], "o-", color="C1", label=f"l*: error ≤ {d2.numbers['eps']:g} from l_ts on")
+    ax.plot(d2.numbers["alphas_test"], d2.numbers["l_star"], "o-", color="C1",
+            label=f"l*: error ≤ {d2.numbers['eps']:g} from l_ts on")
     xs = np.linspace(0.2, 1.0, 50)
     ax.plot(xs, 1 / xs, "k--", label="1/α")
     ax.set(xscale="log", yscale="log", xlabel="α (train) / α' (test)", ylabel="prompt length", title="(c) L13d lengths vs α")

@@ -15,9 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refimpl.li2024 import checks
-from refimpl.li2024 import preset
 from refimpl.core.claims import Claim
+from refimpl.li2024 import checks, preset
 from refimpl.validation.li2024._common import fitter
 
 ORDER = 60
@@ -133,7 +132,8 @@ def figure(ctx, trajs, cfg) -> str:
     _band(ax, steps, S("rows/neg/label_angle"), "C4", "large rows, a_i < 0")
     _band(ax, steps, S("rows/small/label_angle"), "grey", "small rows", lw=1)
     ax.axhline(checks.L17_LABEL_ANGLE, color="C2", ls="-.", lw=1, label=f"check: < {checks.L17_LABEL_ANGLE} (a_i > 0)")
-    ax.axhline(np.pi - checks.L17_LABEL_ANGLE, color="C4", ls="-.", lw=1, label=f"check: > π − {checks.L17_LABEL_ANGLE} (a_i < 0)")
+    ax.axhline(np.pi - checks.L17_LABEL_ANGLE, color="C4", ls="-.", lw=1,
+               label=f"check: > π − {checks.L17_LABEL_ANGLE} (a_i < 0)")
     ends = PAPER_E6["label_angle_end"]
     ax.plot([T, T], [ends["pos"], ends["neg"]], label="paper E6(d): → small (a_i > 0), → near π (a_i < 0)", **paper)
     ax.set(ylim=(-0.1, np.pi + 0.1), xlabel="SGD step", ylabel="angle to q (rad, median over the group)",

@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refimpl.li2024 import checks, preset
 from refimpl.core.claims import Claim
+from refimpl.li2024 import checks, preset
 from refimpl.validation.li2024._common import fitter
 
 ORDER = 30

@@ -95,7 +95,8 @@ def run(ctx) -> list[Claim]:
     y12 = main["y12"]
     claims.append(Claim(
         "Y12-fig2", "value reached on the Fig. 2 configuration (Adam): (1/K)‖ŷ − Aᵀy‖²", "spec Y12",
-        f"{ctx.profile} (N={cfg.N}, K={cfg.K}, d={cfg.d}, m={cfg.m}, H={cfg.H}, lr={prof['lr']:g}): in-domain {y12['in']['mean']:.3e}, OOD {y12['ood']['mean']:.3e} after {prof['steps']} Adam steps",
+        f"{ctx.profile} (N={cfg.N}, K={cfg.K}, d={cfg.d}, m={cfg.m}, H={cfg.H}, lr={prof['lr']:g}): "
+        f"in-domain {y12['in']['mean']:.3e}, OOD {y12['ood']['mean']:.3e} after {prof['steps']} Adam steps",
         "reported (Adam at the paper's lr does not reach round-off in this budget)", "info", figure=f2,
         numbers=y12))
     # Fig. 4: H < N stalls, H = N slow, large H (unstable at the paper's step)

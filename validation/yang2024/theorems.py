@@ -34,7 +34,8 @@ def run(ctx) -> list[Claim]:
     y11s = ctx.cached("yang2024/y11_scaling", {"seed": s, "steps": prof["steps"]},
                       lambda: checks.measure_y11_scaling(steps=prof["steps"], seed=s))
     c11 = checks.check_y11(y11)
-    claims = [checks.check_y10(y10), *c11, checks.check_y11_scaling(y11s), checks.check_y12(y12), checks.check_y13(y13), checks.check_y14(y14)]
+    claims = [checks.check_y10(y10), *c11, checks.check_y11_scaling(y11s), checks.check_y12(y12), checks.check_y13(y13),
+              checks.check_y14(y14)]
     f11 = fig_y11(ctx, y11, y14, c11[0].numbers)
     f3 = fig3(ctx, y13)
     for c in claims:

@@ -38,10 +38,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.core.claims import Claim
-from refimpl.yang2024 import checks
-from refimpl.transformer.config import preset
 from refimpl.experiments.yang_deep import make_yang_data, run_yang, yang_batch_fn, yang_losses
+from refimpl.transformer.config import preset
 from refimpl.transformer.train import train_adam
+from refimpl.yang2024 import checks
 from refimpl.yang2024.config import Config
 
 ORDER = 25

@@ -1,5 +1,0 @@
-import sys
-
-from refimpl.cli import main
-
-sys.exit(main(["bench", *sys.argv[1:]]))

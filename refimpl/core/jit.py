@@ -2,8 +2,13 @@
 
 Every kernel is decorated with :func:`njit` from here, so the options are uniform:
 
-- ``cache=True``: compiled machine code is stored beside the source (``__pycache__``) and reused by
-  later processes, so only the first run of a fresh checkout pays compilation.
+- ``cache=True``: compiled machine code is stored and reused by later processes, so only the first
+  run pays compilation. Where it is stored: ``NUMBA_CACHE_DIR`` if set and writable, else beside
+  the source (``__pycache__``), else Numba's user-wide cache folder. A read-only install used by
+  another user (no writable package folder, no writable ``NUMBA_CACHE_DIR`` or home) falls back to
+  a private folder under the system temp directory, with one warning; if nothing at all is
+  writable, kernels compile without caching (one warning). Importing never fails for want of a
+  cache folder.
 - ``fastmath=False``: a reference implementation does not trade bits for speed.
 - ``error_model="numpy"``: division by zero gives inf/nan as in NumPy instead of raising.
 
@@ -13,9 +18,61 @@ either way.
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
 import numba
 
 JIT_OPTIONS = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
+
+_CACHE_DECISION: bool | None = None  # decided once, on the first kernel definition
+
+
+def _writable_dir(path) -> bool:
+    """True if ``path`` exists (or can be created) and a file can be created in it."""
+    try:
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=p).close()
+        return True
+    except OSError:
+        return False
+
+
+def _user_wide_cache_dir() -> str:
+    from numba.misc.appdirs import AppDirs
+
+    return AppDirs(appname="numba", appauthor=False).user_cache_dir
+
+
+def cache_enabled() -> bool:
+    """Decide (once) whether and where kernels are cached; see the module docstring."""
+    global _CACHE_DECISION
+    if _CACHE_DECISION is not None:
+        return _CACHE_DECISION
+    configured = numba.config.CACHE_DIR
+    if configured and _writable_dir(configured):
+        _CACHE_DECISION = True
+        return True
+    in_tree = Path(__file__).resolve().parent / "__pycache__"
+    if not configured and (_writable_dir(in_tree) or _writable_dir(_user_wide_cache_dir())):
+        _CACHE_DECISION = True
+        return True
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    fallback = Path(tempfile.gettempdir()) / f"refimpl-numba-cache-{uid}"
+    why = (f"NUMBA_CACHE_DIR={configured!r} is not writable" if configured
+           else "neither the package folder nor the user cache folder is writable")
+    if _writable_dir(fallback):
+        numba.config.CACHE_DIR = str(fallback)
+        warnings.warn(f"refimpl: {why}; caching compiled kernels in {fallback}", RuntimeWarning, stacklevel=3)
+        _CACHE_DECISION = True
+    else:
+        warnings.warn(f"refimpl: {why}, nor is {fallback}; kernels are compiled without caching",
+                      RuntimeWarning, stacklevel=3)
+        _CACHE_DECISION = False
+    return _CACHE_DECISION
 
 
 def njit(fn=None, **overrides):
@@ -24,6 +81,8 @@ def njit(fn=None, **overrides):
     Use a ``parallel=True`` override only where a benchmark shows it wins on the 2-core target.
     """
     options = {**JIT_OPTIONS, **overrides}
+    if options.get("cache"):
+        options["cache"] = cache_enabled()
     if fn is None:
         return lambda f: numba.njit(**options)(f)
     return numba.njit(**options)(fn)

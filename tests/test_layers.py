@@ -56,7 +56,7 @@ def installed(tmp_path_factory):
         if (ROOT / f).is_file():
             shutil.copy2(ROOT / f, dst)
     target = tmp / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(src)], check=True, capture_output=True)
     return target
 

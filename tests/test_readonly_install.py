@@ -32,7 +32,7 @@ def _install_read_only(tmp: Path) -> Path:
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, src / f)
     target = tmp / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(src)], check=True, capture_output=True)
     for p in [target, *target.rglob("*")]:
         mode = p.stat().st_mode

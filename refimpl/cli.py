@@ -2,7 +2,7 @@
 
     refimpl train li2024 --preset default [--steps N] [--seed S] [--out DIR]
     refimpl golden export li2024 --seed 0 --out li.npz
-    refimpl golden compare REF.npz CAND.npz [--rtol 1e-9] [--atol 1e-12]
+    refimpl golden compare REF.npz CAND.npz [--sections output grad] [--rtol R --atol A] [--dtype float32]
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
     refimpl bench [--model M ...] [--quick] [--json FILE] [--plot DIR] [--threads 1 2]
 """
@@ -69,19 +69,27 @@ def cmd_train(args) -> int:
 
 
 def cmd_golden_export(args) -> int:
-    from refimpl.core.golden import write_golden
+    from refimpl.core.io import atomic_savez
+    from refimpl.testing import golden
 
-    mod = _golden_module(args.model)
-    config, arrays = mod.golden_arrays(args.seed, dtype=args.dtype)
-    path = write_golden(args.out, model=args.model, seed=args.seed, dtype=args.dtype, config=config, arrays=arrays)
-    print(f"wrote {path}: {len(arrays)} arrays ({', '.join(sorted(arrays))})")
+    data = golden(args.model, seed=args.seed, dtype=args.dtype)
+    path = atomic_savez(args.out, data)
+    names = sorted(k for k in data if not k.startswith("meta/"))
+    print(f"wrote {path}: {len(names)} arrays ({', '.join(names)})")
     return 0
 
 
 def cmd_golden_compare(args) -> int:
-    from refimpl.core.golden import compare
+    from refimpl.core.golden import check_tolerance, compare
 
-    res = compare(args.ref, args.cand, rtol=args.rtol, atol=args.atol)
+    for name in ("rtol", "atol"):  # a usage error (exit 2), before any file is read
+        if getattr(args, name) is not None:
+            check_tolerance(f"--{name}", getattr(args, name))
+    try:
+        res = compare(args.ref, args.cand, sections=args.sections, rtol=args.rtol, atol=args.atol, dtype=args.dtype)
+    except TypeError as exc:  # candidate data refused (complex, bool, string, object): an error, not a verdict
+        print(f"refimpl: error: {exc}", file=sys.stderr)
+        return 2
     print(res.table())
     return 0 if res.ok else 1
 
@@ -121,17 +129,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("golden", help="export or compare golden vectors")
     gs = g.add_subparsers(dest="golden_command", required=True)
-    ge = gs.add_parser("export", help="write a golden .npz file")
+    ge = gs.add_parser("export", help="write a golden .npz file (format version 2)")
     ge.add_argument("model", choices=GOLDEN_MODELS)
     ge.add_argument("--seed", type=int, default=0)
     ge.add_argument("--out", required=True)
     ge.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     ge.set_defaults(fn=cmd_golden_export)
-    gc = gs.add_parser("compare", help="compare a candidate file against a reference; exit 1 on mismatch")
+    gc = gs.add_parser("compare", help="compare a candidate file against a reference; exit 1 on mismatch",
+                       description="Check CAND's output/, grad/ and trajectory/ keys (--sections to choose) against "
+                                   "the golden file REF. Default tolerances follow the candidate's dtype and each "
+                                   "key's scale (refimpl.testing); --rtol/--atol replace them for every key.")
     gc.add_argument("ref")
     gc.add_argument("cand")
-    gc.add_argument("--rtol", type=float, default=None)
-    gc.add_argument("--atol", type=float, default=None)
+    gc.add_argument("--sections", nargs="+", choices=("param", "input", "output", "grad", "trajectory"),
+                    default=("output", "grad", "trajectory"), help="sections to check (default: output grad trajectory)")
+    gc.add_argument("--rtol", type=float, default=None, help="relative tolerance for every key (finite, ≥ 0)")
+    gc.add_argument("--atol", type=float, default=None, help="absolute tolerance for every key (finite, ≥ 0)")
+    gc.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                    help="precision of the default tolerances (default: the candidate's least precise float dtype)")
     gc.set_defaults(fn=cmd_golden_compare)
 
     v = sub.add_parser("validate", help="run the theorem checks and figures; write report.md")
@@ -164,11 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "golden_command", None) == "compare":
-        from refimpl.core.golden import DEFAULT_ATOL, DEFAULT_RTOL
-
-        args.rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
-        args.atol = DEFAULT_ATOL if args.atol is None else args.atol
     try:
         return args.fn(args)
     except (ValueError, FileNotFoundError) as exc:

@@ -261,5 +261,6 @@ def run_gd_numba(C0, p, counts, weights, eta, steps, rec, attend_to_query, cols=
     f = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
     K = C0.shape[0]
     cols = np.arange(K, dtype=np.int64) if cols is None else np.ascontiguousarray(cols, dtype=np.int64)
-    return _run_gd(f(C0), f(p), f(counts), f(weights), float(eta), int(steps),
-                   np.ascontiguousarray(rec, dtype=np.int64), bool(attend_to_query), cols)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NUMBA_DISABLE_JIT: checked in the loop
+        return _run_gd(f(C0), f(p), f(counts), f(weights), float(eta), int(steps),
+                       np.ascontiguousarray(rec, dtype=np.int64), bool(attend_to_query), cols)

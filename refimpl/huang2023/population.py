@@ -255,7 +255,7 @@ def _run_gd_numpy(C, pop: Population, eta: float, steps: int, rec, columns, prog
                      np.zeros((rec.size, K, K)))
     Lh = np.zeros(steps + 1)  # the loss before each step
     hint = f"GD on C (spec H7) with eta={eta!r}, backend 'numpy'"
-    bar = tqdm(total=int(rec[-1]) if rec.size else 0, desc="GD on C", leave=False,
+    bar = tqdm(total=int(rec[-1]) + 1 if rec.size else 0, desc="GD on C", leave=False,
                disable=None if progress is None else not progress)
     j = 0
     with bar, np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked explicitly below

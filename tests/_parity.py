@@ -122,8 +122,8 @@ def check_huang2023_C_trajectory_matches_population_run_gd(make_runner, backend,
         losses.append(run.loss_and_grads()[0])
         run.step()
     traj = run_gd(huang2023_C_population(prob), prob.optimizer["lr"], STEPS, C0=prob.params["C"], backend=backend)
-    assert_close("L", losses, traj.L[:STEPS])
-    assert_close("C after 10 steps", run.params()["C"], traj.C[STEPS])
+    assert_close("L", losses, traj.records["L"][:STEPS])
+    assert_close("C after 10 steps", run.params()["C"], traj.records["C"][STEPS])
 
 
 def check_float32_runs_in_float32(make_runner):

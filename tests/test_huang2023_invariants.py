@@ -31,10 +31,10 @@ STEPS = 15
 @given(s=setting())
 def test_column_sums_zero_and_A_non_decreasing(s):
     K, N, p, eta, _ = s
-    tr = P.run_gd(P.exact(p, N), eta, STEPS)
-    scale = 1.0 + np.max(np.abs(tr.C))
-    assert np.max(np.abs(tr.C.sum(axis=1))) <= 1e-14 * scale * STEPS  # spec H9: Σ_m C_{m,k} = 0
-    A = np.einsum("tkk->tk", tr.C)
+    C = P.run_gd(P.exact(p, N), eta, STEPS).records["C"]
+    scale = 1.0 + np.max(np.abs(C))
+    assert np.max(np.abs(C.sum(axis=1))) <= 1e-14 * scale * STEPS  # spec H9: Σ_m C_{m,k} = 0
+    A = np.einsum("tkk->tk", C)
     assert np.all(np.diff(A, axis=0) >= -1e-15 * scale)  # spec H9: A_k never decreases
     if N >= 2:  # (N = 1: one token takes all the attention, nothing moves)
         assert np.all(np.diff(A, axis=0)[0] > 0)  # A_k does grow at the first step (non-vacuous)
@@ -46,15 +46,15 @@ def test_columns_evolve_independently(s):
     K, N, p, eta, rng = s
     pop = P.exact(p, N)
     C0 = 0.5 * rng.standard_normal((K, K))
-    full = P.run_gd(pop, eta, STEPS, C0=C0, backend="numba")
+    full = P.run_gd(pop, eta, STEPS, C0=C0, backend="numba").records["C"]
     k = int(rng.integers(K))
-    alone = P.run_gd(pop, eta, STEPS, C0=C0, backend="numba", columns=[k])
-    np.testing.assert_array_equal(alone.C[:, :, k], full.C[:, :, k])
+    alone = P.run_gd(pop, eta, STEPS, C0=C0, backend="numba", columns=[k]).records["C"]
+    np.testing.assert_array_equal(alone[:, :, k], full[:, :, k])
     # perturbing every other column of C0 leaves column k's trajectory bit-identical
     C1 = C0 + np.where(np.arange(K)[None, :] == k, 0.0, rng.standard_normal((K, K)))
-    other = P.run_gd(pop, eta, STEPS, C0=C1, backend="numba")
-    np.testing.assert_array_equal(other.C[:, :, k], full.C[:, :, k])
-    assert np.max(np.abs(other.C - full.C)) > 1e-3
+    other = P.run_gd(pop, eta, STEPS, C0=C1, backend="numba").records["C"]
+    np.testing.assert_array_equal(other[:, :, k], full[:, :, k])
+    assert np.max(np.abs(other - full)) > 1e-3
 
 
 @settings(max_examples=15)
@@ -65,12 +65,13 @@ def test_Q_outside_the_V_block_never_moves(s, extra):
     V = H.make_features(d, K, rng)
     pop = P.monte_carlo(p, N, 12, rng)
     Q0 = rng.standard_normal((d, d))
-    Q, L, Cs = P.run_gd_full_Q(V, pop, eta, 5, Q0=Q0)
+    full = P.run_gd_full_Q(V, pop, eta, 5, Q0=Q0)
+    Q, L, Cs = full.params["Q"], full.records["L"], full.records["C"]
     # spec H7: Q_t − Q_0 = V (C_t − C_0) Vᵀ, so everything outside span{v_n v_kᵀ} is unchanged
     np.testing.assert_allclose(Q - Q0, V @ (Cs[-1] - Cs[0]) @ V.T, atol=1e-13 * (1 + eta))
-    tr = P.run_gd(pop, eta, 5, C0=Cs[0])
-    np.testing.assert_allclose(Cs, tr.C, atol=1e-13 * (1 + eta))
-    np.testing.assert_allclose(L, tr.L, rtol=1e-12, atol=1e-15)
+    tr = P.run_gd(pop, eta, 5, C0=Cs[0]).records
+    np.testing.assert_allclose(Cs, tr["C"], atol=1e-13 * (1 + eta))
+    np.testing.assert_allclose(L, tr["L"], rtol=1e-12, atol=1e-15)
 
 
 @settings(max_examples=30)

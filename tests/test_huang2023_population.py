@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from refimpl import huang2023 as H
+from refimpl.core.errors import NonFiniteError
 from refimpl.huang2023 import population as P
 
 # spec H10 (d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25), η = 1, Q⁰ = 0)
@@ -44,26 +45,29 @@ def test_count_vectors_and_multinomial_weights():
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_h10_golden_by_exact_enumeration(h10, backend):
     cfg, pop, _ = h10
-    tr = P.run_gd(pop, cfg.eta, 10, backend=backend)
+    tr = P.run_gd(pop, cfg.eta, 10, backend=backend).records
     for t, ref in H10_L.items():
-        assert abs(tr.L[t] - ref) <= L_PRINT, (t, tr.L[t], ref)
-    assert np.max(np.abs(tr.Lk[0] - H10_LK0)) <= C_PRINT
-    assert np.max(np.abs(tr.C[1] - H10_C1)) <= C_PRINT
-    assert np.max(np.abs(tr.Lk[0] - H10_LK0_EXACT)) <= 1e-15
-    assert np.max(np.abs(tr.C[1] - H10_C1_EXACT)) <= 1e-15
+        assert abs(tr["L"][t] - ref) <= L_PRINT, (t, tr["L"][t], ref)
+    assert np.max(np.abs(tr["Lk"][0] - H10_LK0)) <= C_PRINT
+    assert np.max(np.abs(tr["C"][1] - H10_C1)) <= C_PRINT
+    assert np.max(np.abs(tr["Lk"][0] - H10_LK0_EXACT)) <= 1e-15
+    assert np.max(np.abs(tr["C"][1] - H10_C1_EXACT)) <= 1e-15
 
 
 def test_h10_golden_by_full_Q_gd_on_materialised_prompts(h10):
-    cfg, pop, tr = h10
+    cfg, pop, traj = h10
+    tr = traj.records
     V = H.make_features(cfg.dim, cfg.K, 11)
-    Q, L, Cs = P.run_gd_full_Q(V, pop, cfg.eta, 10)
+    full = P.run_gd_full_Q(V, pop, cfg.eta, 10)
+    Q, L, Cs = full.params["Q"], full.records["L"], full.records["C"]
+    np.testing.assert_array_equal(full.history["loss"], L[:10])
     for t, ref in H10_L.items():
         assert abs(L[t] - ref) <= L_PRINT, (t, L[t], ref)
     assert np.max(np.abs(Cs[1] - H10_C1)) <= C_PRINT
     assert np.max(np.abs(Cs[1] - H10_C1_EXACT)) <= 1e-15
     # and the two code paths agree to round-off along the whole trajectory (spec: 1e−15 level)
-    assert np.max(np.abs(L - tr.L)) < 1e-14
-    assert np.max(np.abs(Cs - tr.C)) < 1e-14
+    assert np.max(np.abs(L - tr["L"])) < 1e-14
+    assert np.max(np.abs(Cs - tr["C"])) < 1e-14
     # spec H7: Q never leaves the V block: Q = V C Vᵀ exactly
     assert np.max(np.abs(Q - P.Q_from_C(Cs[-1], V))) < 1e-14
 
@@ -73,14 +77,15 @@ def test_full_Q_equals_reduced_with_attend_to_query_and_monte_carlo(attend_to_qu
     p = H.feature_probabilities(4, "imbalanced", 0.4)
     pop = P.monte_carlo(p, 5, 30, 2, attend_to_query=attend_to_query)
     V = H.make_features(6, 4, 3)
-    tr = P.run_gd(pop, 2.0, 8)
-    tr2 = P.run_gd(pop, 2.0, 8, backend="numba")
-    _, L, Cs = P.run_gd_full_Q(V, pop, 2.0, 8)
-    assert np.max(np.abs(L - tr.L)) < 1e-14 and np.max(np.abs(Cs - tr.C)) < 1e-13
-    assert np.max(np.abs(tr2.C - tr.C)) < 1e-13 and np.max(np.abs(tr2.alpha - tr.alpha)) < 1e-13
+    tr = P.run_gd(pop, 2.0, 8).records
+    tr2 = P.run_gd(pop, 2.0, 8, backend="numba").records
+    full = P.run_gd_full_Q(V, pop, 2.0, 8).records
+    L, Cs = full["L"], full["C"]
+    assert np.max(np.abs(L - tr["L"])) < 1e-14 and np.max(np.abs(Cs - tr["C"])) < 1e-13
+    assert np.max(np.abs(tr2["C"] - tr["C"])) < 1e-13 and np.max(np.abs(tr2["alpha"] - tr["alpha"])) < 1e-13
     # the conventions differ (a test that cannot tell them apart would be vacuous)
     other = P.run_gd(P.monte_carlo(p, 5, 30, 2, attend_to_query=not attend_to_query), 2.0, 8)
-    assert abs(other.L[-1] - tr.L[-1]) > 1e-3
+    assert abs(other.records["L"][-1] - tr["L"][-1]) > 1e-3
 
 
 def test_closed_forms_at_zero():
@@ -97,24 +102,24 @@ def test_closed_forms_at_zero():
 def test_monte_carlo_with_every_count_vector_equals_exact():
     p = np.array([0.5, 0.3, 0.2])
     ex = P.exact(p, 5)
-    tr_a = P.run_gd(ex, 1.0, 20)
+    tr_a = P.run_gd(ex, 1.0, 20).records
     # (b) is deterministic GD on a fixed weighted set: given the full set, it is (a)
-    tr_b = P.run_gd(P.from_counts(p, ex.counts, ex.weights), 1.0, 20)
-    assert np.max(np.abs(tr_a.C - tr_b.C)) == 0.0
+    tr_b = P.run_gd(P.from_counts(p, ex.counts, ex.weights), 1.0, 20).records
+    assert np.max(np.abs(tr_a["C"] - tr_b["C"])) == 0.0
     # a genuine random draw approaches (a) at the Monte-Carlo rate
-    errs = [abs(P.run_gd(P.monte_carlo(p, 5, M, 0), 1.0, 20).L[-1] - tr_a.L[-1]) for M in (100, 10000)]
+    errs = [abs(P.run_gd(P.monte_carlo(p, 5, M, 0), 1.0, 20).final("L") - tr_a["L"][-1]) for M in (100, 10000)]
     assert errs[1] < 0.01 and errs[1] < errs[0]
 
 
 def test_mean_field_is_the_large_N_limit_of_exact():
     """Spec H8 (c): at C = 0 the gap is exactly ½(1/N)(1 − Σp²); along GD it shrinks like 1/N."""
     p = np.array([0.5, 0.3, 0.2])
-    mf = P.run_gd(P.mean_field(p), 1.0, 30)
+    mf = P.run_gd(P.mean_field(p), 1.0, 30).records
     gaps = []
     for N in (10, 40, 160):
-        ex = P.run_gd(P.exact(p, N), 1.0, 30)
-        assert ex.L[0] - mf.L[0] == pytest.approx(0.5 / N * (1 - np.sum(p * p)), rel=1e-12)
-        gaps.append(np.max(np.abs(ex.C[-1] - mf.C[-1])))
+        ex = P.run_gd(P.exact(p, N), 1.0, 30).records
+        assert ex["L"][0] - mf["L"][0] == pytest.approx(0.5 / N * (1 - np.sum(p * p)), rel=1e-12)
+        gaps.append(np.max(np.abs(ex["C"][-1] - mf["C"][-1])))
     assert gaps[0] > gaps[1] > gaps[2]
     assert 2.5 < gaps[0] / gaps[1] < 6 and 2.5 < gaps[1] / gaps[2] < 6  # ≈ 4 per factor 4 in N
 
@@ -123,22 +128,24 @@ def test_balanced_reference_values_of_h13():
     """Spec H13 (a) reference (M = 4000): E[α_kk] = 0.306, 0.647, 0.922 and L_k = 0.273, 0.0736,
     3.9e−3 at t = 100, 200, 1000 (balanced K = 10, N = 100, η = 1)."""
     pop = P.monte_carlo(H.feature_probabilities(10), 100, 4000, 0)
-    tr = P.run_gd(pop, 1.0, 1000, record=[100, 200, 1000], backend=P.fast_backend(), columns=[0])
-    a = tr.alpha[:, 0, 0]
-    lk = tr.Lk[:, 0]
+    tr = P.run_gd(pop, 1.0, 1000, record=[100, 200, 1000], backend=P.fast_backend(), columns=[0]).records
+    a = tr["alpha"][:, 0, 0]
+    lk = tr["Lk"][:, 0]
     np.testing.assert_allclose(a, [0.306, 0.647, 0.922], rtol=0.01)
     np.testing.assert_allclose(lk, [0.273, 0.0736, 3.9e-3], rtol=0.02)
 
 
 def test_columns_option_is_the_same_in_both_backends():
     pop = P.monte_carlo(H.feature_probabilities(5, "imbalanced", 0.6), 12, 40, 4)
-    a = P.run_gd(pop, 1.5, 25, backend="numpy", columns=[0, 3])
-    b = P.run_gd(pop, 1.5, 25, backend="numba", columns=[0, 3])
-    full = P.run_gd(pop, 1.5, 25)
-    for x, y in ((a.C, b.C), (a.Lk, b.Lk), (a.alpha, b.alpha), (a.L, b.L)):
-        assert np.max(np.abs(x - y)) < 1e-13
-    np.testing.assert_allclose(a.C[:, :, [0, 3]], full.C[:, :, [0, 3]], atol=1e-14)
-    assert np.all(a.C[:, :, [1, 2, 4]] == 0) and np.all(a.Lk[:, [1, 2, 4]] == 0)
+    ta = P.run_gd(pop, 1.5, 25, backend="numpy", columns=[0, 3])
+    tb = P.run_gd(pop, 1.5, 25, backend="numba", columns=[0, 3])
+    a, b = ta.records, tb.records
+    full = P.run_gd(pop, 1.5, 25).records
+    for k in ("C", "Lk", "alpha", "L"):
+        assert np.max(np.abs(a[k] - b[k])) < 1e-13, k
+    assert np.max(np.abs(ta.history["loss"] - tb.history["loss"])) < 1e-13
+    np.testing.assert_allclose(a["C"][:, :, [0, 3]], full["C"][:, :, [0, 3]], atol=1e-14)
+    assert np.all(a["C"][:, :, [1, 2, 4]] == 0) and np.all(a["Lk"][:, [1, 2, 4]] == 0)
 
 
 def test_attend_to_query_loss_floor():
@@ -159,3 +166,78 @@ def test_attend_to_query_loss_floor():
     # without the query column the same C drives the loss to ~0 (no floor)
     _, Lk0, _, _ = P.loss_and_grad_C(C_big, P.monte_carlo(H.feature_probabilities(K), N, 4000, 0))
     assert np.max(Lk0) < 1e-3 * floor
+
+
+# --------------------------------------------------------------------------------------------
+# the shared Trajectory record, train, non-finite steps
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_run_gd_returns_the_shared_trajectory(backend):
+    pop = P.exact(np.array([0.5, 0.3, 0.2]), 4)
+    tr = P.run_gd(pop, 1.0, 12, backend=backend, record=[0, 3, 7])
+    r = tr.records
+    assert tr.model == "huang2023" and tr.backend == backend
+    np.testing.assert_array_equal(r["step"], [0, 3, 7])
+    assert r["C"].shape == (3, 3, 3) and r["alpha"].shape == (3, 3, 3) and r["Lk"].shape == (3, 3)
+    # the run stops at the last record: 7 updates, the loss before each, C after them
+    full = P.run_gd(pop, 1.0, 12, backend=backend)
+    assert tr.steps_done == 7
+    np.testing.assert_array_equal(tr.history["step"], np.arange(7))
+    np.testing.assert_array_equal(tr.history["loss"], full.records["L"][:7])
+    np.testing.assert_array_equal(tr.params["C"], full.records["C"][7])
+    np.testing.assert_array_equal(r["L"], full.records["L"][[0, 3, 7]])
+    assert full.steps_done == 12 and tr.extra["kind"] == "exact"
+
+
+@pytest.mark.parametrize("population", ["exact", "monte_carlo", "mean_field"])
+def test_train_is_run_gd_at_the_configured_level_mapped_back_to_Q(population):
+    cfg = H.preset("tiny", population=population, M=50, steps=15)
+    tr = H.train(cfg, 4)
+    data = H.make_data(cfg, 4)  # train draws its features from the same seed as make_data
+    np.testing.assert_array_equal(tr.data["features"].V, data.V)
+    pop = tr.data["population"]
+    assert pop.kind == population and (pop.M == 50 if population == "monte_carlo" else True)
+    ref = P.run_gd(pop, cfg.eta, cfg.steps)
+    np.testing.assert_array_equal(tr.records["C"], ref.records["C"])
+    np.testing.assert_array_equal(tr.history["loss"], ref.history["loss"])
+    np.testing.assert_allclose(tr.params["Q"], P.Q_from_C(ref.params["C"], data.V), rtol=0, atol=0)
+    assert tr.config == cfg and tr.seed == 4 and tr.steps_done == 15
+    # spec H7: Q stays in the V block, with Vᵀ Q V = C
+    np.testing.assert_allclose(P.C_from_Q(tr.params["Q"], data.V), ref.params["C"], atol=1e-15)
+    assert tr.history["loss"][-1] < tr.history["loss"][0]
+    numba = H.train(cfg, 4, backend="numba")
+    np.testing.assert_allclose(numba.records["C"], tr.records["C"], rtol=0, atol=1e-14)
+
+
+def test_train_matches_the_h10_golden_trajectory():
+    tr = H.train(H.preset("golden_h10"), 0)
+    for t, ref in H10_L.items():
+        assert abs(tr.records["L"][t] - ref) <= L_PRINT
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_non_finite_steps_raise_naming_step_and_tensor(backend):
+    """η = 1e308 sends C to ±inf after one step; the next loss is NaN. Both backends stop there."""
+    pop = P.exact(np.array([0.5, 0.3, 0.2]), 4)
+    with pytest.raises(NonFiniteError, match="at step 1") as exc:
+        P.run_gd(pop, 1e308, 5, backend=backend)
+    assert exc.value.step == 1 and exc.value.tensor in ("params['C']", "loss", "grads['C']")
+    with pytest.raises(NonFiniteError, match="at step 1"):
+        H.train(H.preset("tiny", eta=1e308), 0, backend=backend)
+    # a finite but huge logit gap underflows every exponential of a column: 0/0 in the loss
+    C0 = np.zeros((3, 3))
+    C0[:, 0] = [-2000.0, 0.0, 0.0]
+    lonely = P.from_counts([0.5, 0.3, 0.2], [[4.0, 0.0, 0.0]], [1.0])  # only feature 0 is present
+    with pytest.raises(NonFiniteError, match="loss is not finite at step 0"):
+        P.run_gd(lonely, 1.0, 3, C0=C0, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_full_Q_gd_raises_on_a_non_finite_step(backend):
+    """Q⁰ near the largest float: Q x_q overflows to ±inf and the scores to inf − inf = NaN."""
+    pop = P.exact(np.array([0.5, 0.5]), 3)
+    V = H.make_features(3, 2, 0)
+    Q0 = 1.7e308 * np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]])
+    with pytest.raises(NonFiniteError, match="loss is not finite at step 0"):
+        P.run_gd_full_Q(V, pop, 1.0, 4, Q0=Q0, backend=backend)
+    assert np.isfinite(P.run_gd_full_Q(V, pop, 1.0, 4, Q0=1e-3 * Q0, backend=backend).records["L"]).all()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl.core.claims import Claim, verdict
+from refimpl.core.stats import loglog_slope, ratio_range
 from refimpl.huang2023 import dynamics as D
 from refimpl.huang2023 import population as P
 from refimpl.huang2023.config import feature_probabilities, preset
@@ -43,10 +44,11 @@ def measure_h10() -> dict:
     pop = P.exact(cfg.p(), cfg.N)
     out = {}
     for name, backend in (("exact_numpy", "numpy"), ("exact_numba", "numba")):
-        tr = P.run_gd(pop, cfg.eta, 10, backend=backend)
-        out[name] = {"L": [float(tr.L[t]) for t in H10_L], "Lk0": tr.Lk[0].tolist(), "C1": tr.C[1].tolist()}
+        r = P.run_gd(pop, cfg.eta, 10, backend=backend).records
+        out[name] = {"L": [float(r["L"][t]) for t in H10_L], "Lk0": r["Lk"][0].tolist(), "C1": r["C"][1].tolist()}
     V = make_features(cfg.dim, cfg.K, 0)
-    _, L, Cs = P.run_gd_full_Q(V, pop, cfg.eta, 10)
+    full = P.run_gd_full_Q(V, pop, cfg.eta, 10).records
+    L, Cs = full["L"], full["C"]
     out["full_Q"] = {"L": [float(L[t]) for t in H10_L], "Lk0": out["exact_numpy"]["Lk0"], "C1": Cs[1].tolist()}
     for v in out.values():
         v["err_L"] = float(np.max(np.abs(np.array(v["L"]) - list(H10_L.values()))))
@@ -79,16 +81,17 @@ def measure_h9(n_cases: int = 20, steps: int = 30, seed: int = 0) -> dict:
         p /= p.sum()
         eta = float(rng.choice([0.1, 1.0, 5.0]))
         pop = P.exact(p, N)
-        tr = P.run_gd(pop, eta, steps)
-        colsum = max(colsum, float(np.max(np.abs(tr.C.sum(axis=1)))))
-        dA_min = min(dA_min, float(np.min(np.diff(np.einsum("tkk->tk", tr.C), axis=0))))
+        tr = P.run_gd(pop, eta, steps).records
+        colsum = max(colsum, float(np.max(np.abs(tr["C"].sum(axis=1)))))
+        dA_min = min(dA_min, float(np.min(np.diff(np.einsum("tkk->tk", tr["C"]), axis=0))))
         s2 = np.sum(p * p)
-        closed = max(closed, float(np.max(np.abs(tr.Lk[0] - 0.5 * (1 - 2 * p + 1 / N + (1 - 1 / N) * s2)))),
-                     abs(float(tr.L[0]) - 0.5 * (1 + 1 / N) * (1 - s2)))
+        closed = max(closed, float(np.max(np.abs(tr["Lk"][0] - 0.5 * (1 - 2 * p + 1 / N + (1 - 1 / N) * s2)))),
+                     abs(float(tr["L"][0]) - 0.5 * (1 + 1 / N) * (1 - s2)))
         d = K + 2
         V = make_features(d, K, rng)
         Q0 = rng.standard_normal((d, d))
-        Q, _, Cs = P.run_gd_full_Q(V, P.monte_carlo(p, N, 8, rng), eta, 5, Q0=Q0)
+        full = P.run_gd_full_Q(V, P.monte_carlo(p, N, 8, rng), eta, 5, Q0=Q0)
+        Q, Cs = full.params["Q"], full.records["C"]
         q_out = max(q_out, float(np.max(np.abs((Q - Q0) - V @ (Cs[-1] - Cs[0]) @ V.T))))
     return {"n_cases": n_cases, "steps": steps, "max_colsum": colsum, "min_dA": dA_min,
             "max_Q_outside_change": q_out, "max_closed_form_err": closed}
@@ -115,7 +118,7 @@ def measure_h11_phase1(Ks=(4, 8, 16, 32), M: int = 1000, n_per_K: int = 10, eta:
         pop = P.monte_carlo(feature_probabilities(K), n_per_K * K, M, seed)
         tr = P.run_gd(pop, eta, int(8 * K * K / eta), backend=P.fast_backend(), columns=[0])
         t_half.append(D.first_step(tr, 0, "akk", 0.5))
-    return {"K": list(Ks), "t_half": t_half, "slope": D.loglog_slope(Ks, t_half), "M": M, "eta": eta}
+    return {"K": list(Ks), "t_half": t_half, "slope": loglog_slope(Ks, t_half), "M": M, "eta": eta}
 
 
 def check_h11_phase1(m: dict) -> Claim:
@@ -135,29 +138,28 @@ def balanced_trajectory(K: int = 10, N: int = 100, M: int = 4000, eta: float = 1
 
 
 def check_h11_late(traj, K: int = 10, eta: float = 1.0, window=(5000, 20000)) -> Claim:
-    sel = (traj.t >= window[0]) & (traj.t <= window[1])
-    ratio = traj.Lk[sel, 0] * traj.t[sel] / (K / (4 * eta))
-    dev = float(np.max(np.abs(ratio - 1)))
+    t, Lk = traj.records["step"], traj.records["Lk"]
+    lo, hi = ratio_range(t, Lk[:, 0] * t, K / (4 * eta), window)  # L_k·t / (K/4η) over the window
+    dev = max(abs(lo - 1), abs(hi - 1))
     ok = dev <= 0.15  # issue 5: within 15% of K/(4η)
     return Claim("H11b", "late loss L_k·t → K/(4η)", "spec H11",
-                 f"L_k·t/(K/4η) in [{ratio.min():.3f}, {ratio.max():.3f}] for t ∈ [{window[0]}, {window[1]}]",
-                 "within 15% of 1", verdict(ok), numbers={"ratio_min": float(ratio.min()),
-                                                          "ratio_max": float(ratio.max()), "window": window})
+                 f"L_k·t/(K/4η) in [{lo:.3f}, {hi:.3f}] for t ∈ [{window[0]}, {window[1]}]",
+                 "within 15% of 1", verdict(ok), numbers={"ratio_min": lo, "ratio_max": hi, "window": window})
 
 
 def check_h11_attention_tail(traj, K: int = 10, eta: float = 1.0, window=(5000, 20000)) -> Claim:
-    sel = (traj.t >= window[0]) & (traj.t <= window[1])
-    pred = (2 * eta * (1 / K) * traj.t[sel]) ** -0.5
-    r = (1 - traj.alpha[sel, 0, 0]) / pred
+    t, alpha = traj.records["step"], traj.records["alpha"]
+    lo, hi = ratio_range(t, 1 - alpha[:, 0, 0], lambda tw: (2 * eta * (1 / K) * tw) ** -0.5, window)
     return Claim("H11c", "1 − α_kk ≈ (2ηp_k t)^{−1/2}", "spec H11 [D]",
-                 f"ratio measured/predicted in [{r.min():.3f}, {r.max():.3f}]", "≈ 1 (reported)", "info",
-                 numbers={"ratio_min": float(r.min()), "ratio_max": float(r.max())})
+                 f"ratio measured/predicted in [{lo:.3f}, {hi:.3f}]", "≈ 1 (reported)", "info",
+                 numbers={"ratio_min": lo, "ratio_max": hi})
 
 
 def check_h13_balanced(traj) -> Claim:
-    idx = [int(np.flatnonzero(traj.t == t)[0]) for t in H13_T]
-    a = [float(traj.alpha[i, 0, 0]) for i in idx]
-    lk = [float(traj.Lk[i, 0]) for i in idx]
+    r = traj.records
+    idx = [int(np.flatnonzero(r["step"] == t)[0]) for t in H13_T]
+    a = [float(r["alpha"][i, 0, 0]) for i in idx]
+    lk = [float(r["Lk"][i, 0]) for i in idx]
     ok = (max(abs(x - y) for x, y in zip(a, H13_ALPHA)) <= 0.03
           and all(0.5 <= x / y <= 2 for x, y in zip(lk, H13_LK)))  # shape and order of magnitude
     return Claim("H13a", "balanced phase figure matches the reference values", "spec H13 (a)",
@@ -185,7 +187,7 @@ def measure_h12_scaling(Ks=(4, 8, 16, 32), p1: float = 0.5, M: int = 1000, seed:
         dom.append(D.first_step(tr, 0, "akk", 0.9))
         und.append(D.first_step(tr, 1, "akk", 0.5))
     return {"K": list(Ks), "p1": p1, "dominant_t90": dom, "under_t50": und,
-            "slope_dominant": D.loglog_slope(Ks, dom), "slope_under": D.loglog_slope(Ks, und)}
+            "slope_dominant": loglog_slope(Ks, dom), "slope_under": loglog_slope(Ks, und)}
 
 
 def check_h12_scaling(m: dict) -> list[Claim]:

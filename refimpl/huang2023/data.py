@@ -8,14 +8,65 @@ prompt, labels y_i = ⟨w, x_i⟩, y_q = ⟨w, x_q⟩, no noise (spec H2). Batch
 
 (``idx``/``kq``: which feature each token / the query is). The embedding E (spec H3) is built only
 by :func:`embedding` for the full-matrix form of the model.
+
+The contract's pair: :func:`make_data` (the fixed objects: features V, probabilities p, prompt
+length N, as a frozen :class:`Data`) and :func:`sample_batch` (fresh prompts from an explicit
+Generator). :func:`sample_prompts` is the same draw from (V, p, N) directly.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from refimpl.core.arrays import check_array
-from refimpl.core.rng import make_rng
+from refimpl.core.rng import make_rng, spawn
+
+
+@dataclass(frozen=True)
+class Data:
+    """The fixed objects of the data model (spec H1): V (d, K) orthonormal features, p (K,), N."""
+
+    V: np.ndarray
+    p: np.ndarray
+    N: int
+
+    @property
+    def d(self) -> int:
+        return int(self.V.shape[0])
+
+    @property
+    def K(self) -> int:
+        return int(self.V.shape[1])
+
+
+def streams(seed) -> list[np.random.Generator]:
+    """The two independent streams of a run from ``seed``: features (``make_data``) and the
+    Monte-Carlo count vectors of ``train`` (spec H8 (b))."""
+    return spawn(make_rng(seed), 2)
+
+
+def data_from_rng(cfg, rng: np.random.Generator) -> Data:
+    """:class:`Data` of ``cfg`` with the features drawn from ``rng``."""
+    V = make_features(cfg.dim, cfg.K, rng)  # (d, K)  spec H1
+    return Data(V=V, p=cfg.p(), N=int(cfg.N))
+
+
+def make_data(cfg, seed) -> Data:
+    """The features V (d, K) (QR of a Gaussian), p (K,) and N of ``cfg`` (spec H1), drawn from
+    ``seed`` (the first of :func:`streams`)."""
+    return data_from_rng(cfg, streams(seed)[0])
+
+
+def sample_batch(data: Data, n: int, rng) -> dict:
+    """``n`` fresh prompts of ``data`` (spec H1–H2) drawn with the Generator ``rng``:
+    {X (n, N, d), xq (n, d), w (n, d), y (n, N), yq (n,), idx (n, N), kq (n,)}."""
+    if not isinstance(data, Data):
+        raise TypeError(f"data must be a huang2023 Data record (make_data), got {type(data).__name__}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+    return sample_prompts(data.V, data.p, data.N, n, rng)
 
 
 def make_features(d: int, K: int, seed, basis: str = "random") -> np.ndarray:

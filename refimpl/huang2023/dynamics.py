@@ -1,4 +1,6 @@
-"""Trackers and phase-event detectors for spec H11–H12 on a :class:`population.Trajectory`.
+"""Trackers and phase-event detectors for spec H11–H12 on a GD trajectory of C
+(:func:`population.run_gd`: a :class:`refimpl.core.trajectory.Trajectory` whose ``records`` hold
+``step``, ``C``, ``alpha`` and ``Lk``).
 
 Glossary: for a query feature k (0-based; the dominant feature of the imbalanced model is index 0,
 the paper's "feature 1"):
@@ -26,20 +28,26 @@ import numpy as np
 EVENT_NAMES = ("B_oth_peak", "A_over_B1", "akk_over_ak1", "akk_half", "ak1_below_1/K", "Lk_below_eps")
 
 
+def _records(traj):
+    r = traj.records
+    return r["step"], r["C"], r["alpha"], r["Lk"]
+
+
 def track(traj, k: int) -> dict:
     """Time series (T,) of A_k, B_{k,1}, B_{k,oth}, α_{k→k}, α_{k→1}, L_k for query feature k."""
-    C, K = traj.C, traj.C.shape[1]
+    t, C, alpha, Lk = _records(traj)
+    K = C.shape[1]
     if not (0 <= k < K):
         raise ValueError(f"k must be in [0, {K}), got {k}")
     others = [n for n in range(K) if n not in (0, k)]
     return {
-        "t": traj.t,
+        "t": t,
         "A": C[:, k, k],  # spec H §1: A_k = C_{k,k}
         "B1": C[:, 0, k],  # B_{k,1} = C_{1,k}
         "Both": C[:, others, k].mean(axis=1) if others else np.full(C.shape[0], np.nan),
-        "a_kk": traj.alpha[:, k, k],
-        "a_k1": traj.alpha[:, k, 0],
-        "Lk": traj.Lk[:, k],
+        "a_kk": alpha[:, k, k],
+        "a_k1": alpha[:, k, 0],
+        "Lk": Lk[:, k],
         "colsum": C[:, :, k].sum(axis=1),  # spec H9: A_k + Σ_n B_{k,n} = 0
     }
 
@@ -51,10 +59,11 @@ def _first(t, mask):
 
 def first_step(traj, k: int, what: str, level: float) -> int | None:
     """First recorded step with α_{k→k} ≥ level (``what="akk"``) or L_k < level (``"Lk"``)."""
+    t, _, alpha, Lk = _records(traj)
     if what == "akk":
-        return _first(traj.t, traj.alpha[:, k, k] >= level)
+        return _first(t, alpha[:, k, k] >= level)
     if what == "Lk":
-        return _first(traj.t, traj.Lk[:, k] < level)
+        return _first(t, Lk[:, k] < level)
     raise ValueError(f"what must be 'akk' or 'Lk', got {what!r}")
 
 
@@ -62,7 +71,7 @@ def detect_events(traj, k: int, eps: float = 1e-2) -> dict:
     """Phase events of spec H12 for an under-represented k, each the first step it holds (None if
     never), plus ``growth_overtake``: the first step where A_k's growth exceeds B_{k,1}'s fall."""
     tr = track(traj, k)
-    t, K = tr["t"], traj.C.shape[1]
+    t, K = tr["t"], traj.records["C"].shape[1]
     Both = tr["Both"]
     ev = {
         "B_oth_peak": int(t[int(np.nanargmax(Both))]) if np.any(np.isfinite(Both)) else None,
@@ -84,8 +93,3 @@ def event_order(events: dict) -> list[str]:
     return sorted((n for n in EVENT_NAMES if n in events),
                   key=lambda n: (events[n] is None, events[n] if events[n] is not None else 0))
 
-
-def loglog_slope(x, y) -> float:
-    """Least-squares slope of log y against log x."""
-    x, y = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    return float(np.polyfit(x, y, 1)[0])

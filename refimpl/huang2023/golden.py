@@ -1,5 +1,5 @@
 """Golden vectors for spec H (§6): one batch of materialised prompts, a random Q, outputs,
-gradients of both losses and a 10-step GD trajectory.
+gradients of both losses and a 10-step GD trajectory (``golden_arrays``).
 
 Keys: ``param/Q`` (d, d) · ``input/X`` (B, N, d), ``input/xq`` (B, d), ``input/w`` (B, d),
 ``input/y`` (B, N), ``input/yq`` (B,) · ``output/attn`` (B, N), ``output/y_hat`` (B,),
@@ -13,7 +13,9 @@ so it is stored as ``grad/Q_Ew``.
 
 [C] Q = 0.5 · N(0, 1) entries (random, nonzero as the spec requires: at Q = 0 a transposed Q or
 gradient would go unnoticed). The configuration is the ``golden`` preset (spec H10's sizes:
-d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25)), features from the QR of a Gaussian, B = 8 prompts.
+d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25)), features from the QR of a Gaussian, B = 8 prompts;
+``config=`` exports the same arrays for another :class:`~refimpl.huang2023.config.Config` (its K,
+d, N, p, η and ``attend_to_query``; both losses are always stored).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from refimpl.core.golden import check_dtype
 from refimpl.core.rng import make_rng, spawn
-from refimpl.huang2023.config import preset
+from refimpl.huang2023.config import Config, preset
 from refimpl.huang2023.data import make_features, sample_prompts
 from refimpl.huang2023.model import loss_and_grads
 
@@ -31,33 +33,37 @@ Q_SCALE = 0.5
 TRAJECTORY_STEPS = 10
 
 
-def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
-    """Return ``(config_dict, arrays)`` for the golden file of ``seed``."""
+def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = None) -> tuple[dict, dict]:
+    """Return ``(config_dict, arrays)`` for the golden file of ``seed`` (the ``golden`` preset, or
+    ``config``)."""
     check_dtype(dtype)
-    cfg = preset("golden")
+    if config is not None and not isinstance(config, Config):
+        raise TypeError(f"config must be a huang2023 Config, got {type(config).__name__}")
+    cfg = preset("golden") if config is None else config
+    cfg = cfg.replace(loss="sample")
     v_rng, d_rng, q_rng = spawn(make_rng(seed), 3)
     V = make_features(cfg.dim, cfg.K, v_rng)
     b = sample_prompts(V, cfg.p(), cfg.N, BATCH, d_rng)
     Q = (Q_SCALE * q_rng.standard_normal((cfg.dim, cfg.dim))).astype(dtype)
     batch = {k: b[k].astype(dtype) for k in ("X", "xq", "w", "y", "yq")}
-    opts = dict(attend_to_query=cfg.attend_to_query)
-    loss, grads, aux = loss_and_grads({"Q": Q}, batch, loss="sample", return_aux=True, **opts)
-    loss_ew, grads_ew = loss_and_grads({"Q": Q}, batch, loss="Ew", **opts)
+    loss, grads, aux = loss_and_grads({"Q": Q}, batch, cfg, return_aux=True)
+    loss_ew, grads_ew = loss_and_grads({"Q": Q}, batch, cfg.replace(loss="Ew"))
 
     lr = cfg.eta
     traj = np.zeros(TRAJECTORY_STEPS, dtype=dtype)
     q = Q.copy()
     for t in range(TRAJECTORY_STEPS):  # full-batch GD on the stored batch, loss before each step
-        traj[t], g = loss_and_grads({"Q": q}, batch, **opts)
+        traj[t], g = loss_and_grads({"Q": q}, batch, cfg)
         q = q - lr * g["Q"]
 
     arrays = {"param/Q": Q}
     arrays.update({f"input/{k}": v for k, v in batch.items()})
     arrays.update({
-        "output/attn": aux["attn"].astype(dtype), "output/y_hat": aux["y_hat"].astype(dtype),
+        "output/attn": aux["attn"].astype(dtype), "output/y_hat": aux["out"].astype(dtype),
         "output/loss": np.array(loss, dtype=dtype), "output/loss_Ew": np.array(loss_ew, dtype=dtype),
         "grad/Q": grads["Q"].astype(dtype), "grad/Q_Ew": grads_ew["Q"].astype(dtype),
         "trajectory/lr": np.array(lr, dtype=dtype), "trajectory/loss": traj,
     })
-    config = {"preset": "golden", **cfg.to_dict(), "B": BATCH, "Q_scale": Q_SCALE}
-    return config, arrays
+    name = "golden" if config is None else "custom"
+    config_dict = {"preset": name, **cfg.to_dict(), "B": BATCH, "Q_scale": Q_SCALE}
+    return config_dict, arrays

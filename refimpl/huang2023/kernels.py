@@ -4,14 +4,15 @@
 one loop per prompt for the softmax, either loss (spec H5 sample loss or spec H6 E_w loss) and its
 backward (``_rest``); ∇_Q is one dgemm (Σ_j ds_j key_j for every prompt)ᵀ x_q at the end.
 ``run_gd_numba``: GD on C with the reduced gradient of spec H7 over a population of count
-vectors. Tests prove both equal the NumPy path to ~1e−12.
+vectors; it stops at the first non-finite C, loss or gradient and reports the step. Tests prove
+both equal the NumPy path to ~1e−12, and that NaN propagates as in NumPy (the maxima of the
+stable softmax take a NaN like ``np.max``).
 
-FLOP count of ``loss_and_grads_numba`` (multiply-adds; B prompts, N keys of dimension d):
-Q x_q B d², scores B N d, Σ_j ds_j key_j B N d, ∇_Q B d² (+ B N d twice more for the E_w loss),
-plus B N exps: K = d = 10, N = 100, B = 256 gives 5.6e5 multiply-adds (1.1e6 flops). The step
-reads X (B, N, d) — 2 MB at that size — twice (scores; then Σ_j ds_j key_j), so it is bound by
-memory bandwidth, not flops: one SIMD pass over X (np.sum) takes ~58 µs on the target machine.
-``_loss_grad_C`` per query column k and count vector: K exps' worth of work, ~6 K multiply-adds.
+Cost (the FLOP counts are ``benchmarks/flops.py``): the ``loss_and_grads_numba`` step reads X
+(B, N, d) — 2 MB at K = d = 10, N = 100, B = 256 — twice (scores; then Σ_j ds_j key_j), so it is
+bound by memory bandwidth, not flops: one SIMD pass over X (np.sum) takes ~58 µs on the target
+machine. ``_loss_grad_C`` per query column k and count vector: K exps' worth of work, ~6 K
+multiply-adds.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _shifted_scores(Q, X, xq, J):
     smax = S[:, 0].copy()  # (B,)  maxima over j, all prompts side by side (independent chains)
     for j in range(1, J):
         for b in range(B):
-            if S[b, j] > smax[b]:
+            if S[b, j] > smax[b] or S[b, j] != S[b, j]:  # a NaN wins, as in np.max
                 smax[b] = S[b, j]
     for b in range(B):
         for j in range(J):
@@ -164,7 +165,7 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
     for k in cols:
         mx = -np.inf
         for m in range(K):
-            if C[m, k] > mx:
+            if C[m, k] > mx or C[m, k] != C[m, k]:  # a NaN wins, as in np.max
                 mx = C[m, k]
         for m in range(K):
             e[m] = np.exp(C[m, k] - mx)
@@ -202,13 +203,26 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
 
 
 @njit
+def _first_nonfinite(A):
+    """True if any entry of the 2-D array A is NaN or ±inf."""
+    for a in range(A.shape[0]):
+        for b in range(A.shape[1]):
+            if not np.isfinite(A[a, b]):
+                return True
+    return False
+
+
+@njit
 def _run_gd(C0, p, counts, weights, eta, steps, rec, attend_to_query, cols):
+    """GD on C; returns the records, the loss of every step evaluated, and (step, what) of the
+    first non-finite quantity (what: 0 none, 1 C, 2 the loss, 3 the gradient)."""
     K = C0.shape[0]
     R = rec.shape[0]
     Cs = np.zeros((R, K, K))
     Ls = np.zeros(R)
     Lks = np.zeros((R, K))
     Als = np.zeros((R, K, K))
+    Lh = np.zeros(steps + 1)  # the loss before each step
     C = C0.copy()
     G = np.zeros((K, K))
     Lk = np.zeros(K)
@@ -217,7 +231,14 @@ def _run_gd(C0, p, counts, weights, eta, steps, rec, attend_to_query, cols):
     for t in range(steps + 1):
         if j >= R:
             break
+        if _first_nonfinite(C):
+            return Cs, Ls, Lks, Als, Lh, t, 1
         L = _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols)
+        Lh[t] = L
+        if not np.isfinite(L):
+            return Cs, Ls, Lks, Als, Lh, t, 2
+        if _first_nonfinite(G):
+            return Cs, Ls, Lks, Als, Lh, t, 3
         if rec[j] == t:
             Cs[j] = C
             Ls[j] = L
@@ -227,14 +248,19 @@ def _run_gd(C0, p, counts, weights, eta, steps, rec, attend_to_query, cols):
         for a in range(K):
             for b in range(K):
                 C[a, b] -= eta * G[a, b]  # spec H5
-    return Cs, Ls, Lks, Als
+    return Cs, Ls, Lks, Als, Lh, -1, 0
 
 
 def run_gd_numba(C0, p, counts, weights, eta, steps, rec, attend_to_query, cols=None):
     """GD on C over a population; ``cols``: the query columns to evolve (default all; the
-    columns are independent, spec H9, and the others stay at C0 with L_k = 0 recorded)."""
+    columns are independent, spec H9, and the others stay at C0 with L_k = 0 recorded).
+
+    Returns ``(Cs, L, Lk, alpha, L_history (steps + 1,), bad_step, bad_what)``; ``bad_step`` is −1
+    when every evaluated C, loss and gradient was finite, else the first step where one was not
+    (``bad_what``: 1 C, 2 the loss, 3 the gradient)."""
     f = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
     K = C0.shape[0]
     cols = np.arange(K, dtype=np.int64) if cols is None else np.ascontiguousarray(cols, dtype=np.int64)
-    return _run_gd(f(C0), f(p), f(counts), f(weights), float(eta), int(steps),
-                   np.ascontiguousarray(rec, dtype=np.int64), bool(attend_to_query), cols)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NUMBA_DISABLE_JIT: checked in the loop
+        return _run_gd(f(C0), f(p), f(counts), f(weights), float(eta), int(steps),
+                       np.ascontiguousarray(rec, dtype=np.int64), bool(attend_to_query), cols)

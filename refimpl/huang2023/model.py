@@ -17,54 +17,85 @@ u              ``u``        (B, d)        Σ_{i≤N} attn_i x_i − x_q (spec H6
 ℓ              —            (B,)          ½(ŷ − y_q)² (spec H5); E_w ℓ = ½‖u‖² (spec H6)
 =============  ===========  ============  ====================================================
 
-Two losses: ``loss="sample"`` is the mean of ½(ŷ − y_q)² over the batch (one w per prompt);
-``loss="Ew"`` integrates w in closed form (E wwᵀ = I): ½‖u‖² (spec H6). Both accept ``weights``
-(B,) summing to 1 instead of the mean 1/B (used for population expectations, spec H8 (d)).
+The contract (``refimpl/models.py``): :func:`forward` returns ŷ and a cache (``cache["attn"]``),
+:func:`backward` inverts it (∇_Q of Σ dŷ ⊙ ŷ), :func:`loss_and_grads` evaluates the configured
+loss: ``cfg.loss="sample"`` is the mean of ½(ŷ − y_q)² over the batch (one w per prompt);
+``cfg.loss="Ew"`` integrates w in closed form (E wwᵀ = I): ½‖u‖² (spec H6). Both accept
+``weights`` (B,) summing to 1 instead of the mean 1/B (used for population expectations, spec H8
+(d)). The softmax range is ``cfg.attend_to_query``.
+
+Extras used elsewhere: :func:`attention_forward` (the attention alone, lines (f1)–(f3)),
+:func:`readout_forward` (line (f4)), :func:`backward_scores` (line (f2) inverted), :func:`ew_loss`
+(line (f4') and its score gradient), :func:`full_matrix_predict` (the literal (d+1) × (N+1) form).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
 from refimpl.core.arrays import check_array, check_choice
 from refimpl.core.ops import softmax_backward, softmax_forward, squared_backward, squared_forward
+from refimpl.core.rng import make_rng
+from refimpl.huang2023.config import Config
 
 PARAM_NAMES = ("Q",)
 BACKENDS = ("numpy", "numba")
-LOSSES = ("sample", "Ew")
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def init_params(d: int, dtype=np.float64) -> dict:
-    """Q⁰ = 0 (spec H4 [C]: uniform attention at the start)."""
-    return {"Q": np.zeros((d, d), dtype=dtype)}
+def _float_dtype(name: str, dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got dtype {dt}")
+    return dt
+
+
+def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
+    """Q⁰ = 0 (d, d) (spec H4 [C]: uniform attention at the start; ``seed`` is validated, not used).
+
+    ``dtype``: float64 or float32 (anything else raises ``TypeError``)."""
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a huang2023 Config, got {type(cfg).__name__}")
+    make_rng(seed)
+    return {"Q": np.zeros((cfg.dim, cfg.dim), dtype=_float_dtype("dtype", dtype))}
+
+
+def _check_float(name: str, x, **kw) -> np.ndarray:
+    """``check_array`` that refuses integer, bool and float16 arrays (``TypeError`` naming ``name``)."""
+    if isinstance(x, (np.ndarray, np.generic, list, tuple)):
+        dt = np.asarray(x).dtype
+        if dt.kind in "iubf" and dt not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must be float32 or float64, got dtype {dt}")
+    return check_array(name, x, **kw)
 
 
 def check_params(params) -> dict:
-    if not hasattr(params, "keys") or "Q" not in params:
-        raise ValueError("params must be a dict with key 'Q' (d, d)")
-    Q = check_array("params['Q']", params["Q"], ndim=2)
+    """Validate {Q (d, d)}: a dict, float32/float64, finite, square."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict {{'Q': (d, d)}}, got {type(params).__name__}")
+    if "Q" not in params:
+        raise ValueError(f"params must hold 'Q' (d, d); got keys {sorted(params)}")
+    Q = _check_float("params['Q']", params["Q"], ndim=2)
     if Q.shape[0] != Q.shape[1]:
         raise ValueError(f"params['Q'] must be square (d, d), got shape {Q.shape}")
     return {"Q": Q}
 
 
-def check_batch(batch, d: int) -> dict:
-    """Validate {X (B, N, d), xq (B, d), y (B, N), yq (B,)}; returns the four arrays."""
-    if not hasattr(batch, "keys"):
+def check_batch(batch, d: int, keys=("X", "xq", "y", "yq")) -> dict:
+    """Validate {X (B, N, d), xq (B, d), y (B, N), yq (B,)} (the ``keys`` asked for); returns them."""
+    if not isinstance(batch, Mapping):
         raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
-    missing = [k for k in ("X", "xq", "y", "yq") if k not in batch]
+    missing = [k for k in keys if k not in batch]
     if missing:
         raise ValueError(f"batch is missing {missing}; required: X (B, N, d), xq (B, d), y (B, N), yq (B,)")
-    X = check_array("batch['X']", batch["X"], shape=(None, None, d))
+    X = _check_float("batch['X']", batch["X"], shape=(None, None, d))
     B, N, _ = X.shape
     if B < 1 or N < 1:
         raise ValueError(f"batch['X'] must have B ≥ 1 prompts and N ≥ 1 tokens, got shape {X.shape}")
-    return {
-        "X": X,
-        "xq": check_array("batch['xq']", batch["xq"], shape=(B, d)),
-        "y": check_array("batch['y']", batch["y"], shape=(B, N)),
-        "yq": check_array("batch['yq']", batch["yq"], shape=(B,)),
-    }
+    shapes = {"xq": (B, d), "y": (B, N), "yq": (B,)}
+    return {"X": X, **{k: _check_float(f"batch[{k!r}]", batch[k], shape=shapes[k]) for k in keys if k != "X"}}
 
 
 def check_weights(weights, B: int) -> np.ndarray:
@@ -76,48 +107,73 @@ def check_weights(weights, B: int) -> np.ndarray:
     return wts
 
 
+def _check_cfg(cfg) -> Config:
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a huang2023 Config, got {type(cfg).__name__}")
+    return cfg
+
+
 # --------------------------------------------------------------------------------------------
 # forward / backward (NumPy reference path)
 # --------------------------------------------------------------------------------------------
-def forward(Q, X, xq, *, attend_to_query: bool = False):
-    """Attention of the query on the prompt (spec H4). Returns ``(attn, cache)``, attn (B, J)."""
+def attention_forward(Q, X, xq, *, attend_to_query: bool = False):
+    """Attention of the query on the prompt (spec H4, lines (f1)–(f3)). Returns ``(attn, cache)``,
+    attn (B, J)."""
     B, N, d = X.shape
-    qx = xq @ Q.T  # (B, d)    Q x_q
+    qx = xq @ Q.T  # (B, d)    (f1) Q x_q
     keys = np.concatenate([X, xq[:, None, :]], axis=1) if attend_to_query else X  # (B, J, d)
-    s = np.einsum("bjd,bd->bj", keys, qx)  # (B, J)  spec H4: s_i = x_iᵀ Q x_q
-    attn, sm_cache = softmax_forward(s, axis=-1)  # (B, J)  spec H4: attn_i = softmax_i(s)
+    s = np.einsum("bjd,bd->bj", keys, qx)  # (B, J)  (f2) spec H4: s_i = x_iᵀ Q x_q
+    attn, sm_cache = softmax_forward(s, axis=-1)  # (B, J)  (f3) spec H4: attn_i = softmax_i(s)
     return attn, dict(Q=Q, X=X, xq=xq, keys=keys, N=N, s=s, attn=attn, sm_cache=sm_cache)
 
 
-def predict(attn, y):
-    """ŷ = Σ_{i≤N} attn_i y_i (spec H4): (B,)."""
+def readout_forward(attn, y):
+    """ŷ = Σ_{i≤N} attn_i y_i (spec H4, line (f4); the query column carries label 0): (B,)."""
     return np.einsum("bi,bi->b", attn[:, : y.shape[1]], y)
 
 
 def backward_scores(ds, cache) -> np.ndarray:
-    """∇_Q of Σ_{b,j} ds_{b,j} s_{b,j}: from s_j = key_jᵀ Q x_q, ∇_Q = Σ key_j x_qᵀ ds_j (spec H6)."""
+    """∇_Q of Σ_{b,j} ds_{b,j} s_{b,j}: from (f2) s_j = key_jᵀ Q x_q, ∇_Q = Σ_j ds_j key_j x_qᵀ (spec H6)."""
     kd = np.einsum("bj,bjd->bd", ds, cache["keys"])  # (B, d)  Σ_j ds_j key_j
     return kd.T @ cache["xq"]  # (d, d)
 
 
-def sample_loss(attn, cache, y, yq, weights):
-    """Σ_b weights_b ½(ŷ_b − y_q,b)² (spec H5) and its score gradient ∂/∂s (B, J) (spec H6)."""
-    N = y.shape[1]
-    y_hat = predict(attn, y)  # (B,)
-    losses, sq_cache = squared_forward(y_hat, yq)  # (B,)  spec H5: ℓ = ½(ŷ − y_q)²
-    dy_hat = squared_backward(weights, sq_cache)  # (B,)  ∂/∂ŷ = w_b (ŷ − y_q)
+def forward(params, inputs, cfg: Config, *, check: bool = True):
+    """ŷ (B,) of the one-layer softmax attention (spec H4) and the cache for :func:`backward`.
+
+    ``inputs``: {X (B, N, d), xq (B, d), y (B, N)} (other keys ignored); ``cfg.attend_to_query``
+    selects the softmax range. ``cache["attn"]`` (B, J) is the attention."""
+    _check_cfg(cfg)
+    if check:
+        Q = check_params(params)["Q"]
+        b = check_batch(inputs, Q.shape[0], keys=("X", "xq", "y"))
+    else:
+        Q, b = params["Q"], inputs
+    attn, cache = attention_forward(Q, b["X"], b["xq"], attend_to_query=cfg.attend_to_query)  # (B, J)
+    y_hat = readout_forward(attn, b["y"])  # (B,)  (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i
+    cache["y"] = b["y"]
+    return y_hat, cache
+
+
+def backward(dy_hat, cache) -> dict:
+    """∇_Q of Σ_b dŷ_b ŷ_b (spec H6): back through (f4), the softmax (f3) and the scores (f2)."""
+    attn, N = cache["attn"], cache["N"]
+    dy_hat = np.asarray(dy_hat)
     vals = np.zeros_like(attn)  # (B, J)  values: y_i, and 0 for the query column
-    vals[:, :N] = y
-    # ŷ = Σ attn_i val_i → ∂/∂attn_i = dŷ val_i; softmax backward: attn_i (val_i − ŷ) dŷ      spec H6
+    vals[:, :N] = cache["y"]
+    # (f4) ŷ = Σ_j attn_j val_j          → ∂/∂attn_j = dŷ val_j
+    # (f3) attn = softmax(s)             → ds_j = attn_j (∂/∂attn_j − Σ_i attn_i ∂/∂attn_i)
+    #                                      = dŷ attn_j (val_j − ŷ)                              spec H6
     ds = softmax_backward(dy_hat[:, None] * vals, cache["sm_cache"])  # (B, J)
-    return float(weights @ losses), ds, y_hat
+    # (f2) s_j = key_jᵀ Q x_q            → ∇_Q = Σ_j ds_j key_j x_qᵀ                           spec H6
+    return {"Q": backward_scores(ds, cache)}  # (d, d)
 
 
 def ew_loss(attn, cache, weights):
     """Σ_b weights_b ½‖u_b‖² (spec H6, w integrated) and its score gradient ∂/∂s (B, J)."""
     X, xq, N = cache["X"], cache["xq"], cache["N"]
     m = np.einsum("bi,bid->bd", attn[:, :N], X)  # (B, d)  Σ_{i≤N} attn_i x_i
-    u = m - xq  # (B, d)  spec H6: u = Σ attn_j x_j − x_q
+    u = m - xq  # (B, d)  (f4') spec H6: u = Σ attn_j x_j − x_q
     losses = 0.5 * np.sum(u * u, axis=1)  # (B,)  spec H6: E_w ℓ = ½‖u‖²
     vals = np.zeros_like(cache["keys"])  # (B, J, d)  value vectors: x_i, and 0 for the query column
     vals[:, :N] = X
@@ -127,13 +183,33 @@ def ew_loss(attn, cache, weights):
     return float(weights @ losses), ds, u
 
 
+def loss_scale(Q, X, xq, y, yq, attn, y_hat, u, wts, loss: str, attend_to_query: bool) -> float:
+    """Magnitude of the terms summed into the loss: the finite-difference noise floor of a
+    gradient check is ~8·2⁻⁵²·scale/ε.
+
+    Per prompt, the scores s_j = key_jᵀ Q x_q carry a rounding of ~u·|key_j||Q x_q|, which moves
+    each attention weight by that relative amount; so ŷ (or u) is exact to ~u·(1 + max_j |key_j||Q x_q|)
+    Σ_j attn_j |val_j| + u·|y_q| (|x_q|), and ½r² to |r| times that (r = ŷ − y_q, or u)."""
+    N = X.shape[1]
+    key = np.linalg.norm(X, axis=2).max(axis=1)  # (B,)  max_j |key_j|
+    if attend_to_query:
+        key = np.maximum(key, np.linalg.norm(xq, axis=1))
+    s_mag = 1.0 + key * np.linalg.norm(xq @ Q.T, axis=1)  # (B,)
+    if loss == "sample":
+        r = np.abs(y_hat - yq)  # (B,)
+        terms = s_mag * np.einsum("bi,bi->b", attn[:, :N], np.abs(y)) + np.abs(yq)
+    else:
+        r = np.linalg.norm(u, axis=1)  # (B,)
+        terms = s_mag * np.einsum("bi,bi->b", attn[:, :N], np.linalg.norm(X, axis=2)) + np.linalg.norm(xq, axis=1)
+    return float(np.abs(wts) @ (0.5 * r * r + r * terms))
+
+
 def loss_and_grads(
     params,
     batch,
+    cfg: Config,
     backend: str = "numpy",
     *,
-    loss: str = "sample",
-    attend_to_query: bool = False,
     weights=None,
     check: bool = True,
     return_aux: bool = False,
@@ -141,12 +217,15 @@ def loss_and_grads(
     """Loss over the batch and ∇_Q (spec H5, H6).
 
     ``params``: {Q (d, d)}; ``batch``: {X (B, N, d), xq (B, d), y (B, N), yq (B,)} (extra keys
-    ignored). ``loss``: "sample" (½(ŷ − y_q)²) or "Ew" (½‖u‖², w integrated; y, yq unused).
-    ``weights`` (B,): per-prompt weights (default 1/B). ``backend``: "numpy" or "numba".
-    Returns ``(loss, grads)`` or ``(loss, grads, aux)`` with aux = {"attn", "y_hat" | "u"}.
+    ignored). ``cfg.loss``: "sample" (½(ŷ − y_q)²) or "Ew" (½‖u‖², w integrated; y, yq unused by
+    the loss); ``cfg.attend_to_query``: the softmax range. ``weights`` (B,): per-prompt weights
+    (default 1/B). ``backend``: "numpy" or "numba". ``check=False`` skips input validation.
+    Returns ``(loss, grads)`` or ``(loss, grads, aux)`` with aux = {"out": ŷ (B,), "attn" (B, J),
+    "scale": magnitude of the summed loss terms (:func:`loss_scale`)} and, for "Ew", "u" (B, d).
     """
     check_choice("backend", backend, BACKENDS)
-    check_choice("loss", loss, LOSSES)
+    _check_cfg(cfg)
+    ew, attend = cfg.loss == "Ew", bool(cfg.attend_to_query)
     if check:
         params = check_params(params)
         b = check_batch(batch, params["Q"].shape[0])
@@ -154,23 +233,42 @@ def loss_and_grads(
         b = batch
     Q, X, xq, y, yq = params["Q"], b["X"], b["xq"], b["y"], b["yq"]
     wts = check_weights(weights, X.shape[0]) if check or weights is None else weights
+    u = y_hat = None
     if backend == "numba":
         from refimpl.huang2023.kernels import loss_and_grads_numba
 
-        val, dQ, attn, extra = loss_and_grads_numba(Q, X, xq, y, yq, wts, loss == "Ew", bool(attend_to_query))
-        aux = {"attn": attn, ("u" if loss == "Ew" else "y_hat"): extra}
+        val, dQ, attn, extra = loss_and_grads_numba(Q, X, xq, y, yq, wts, ew, attend)
+        grads = {"Q": dQ}
+        if ew:
+            u = extra
+        else:
+            y_hat = extra
     else:
-        attn, cache = forward(Q, X, xq, attend_to_query=attend_to_query)
-        if loss == "sample":
-            val, ds, y_hat = sample_loss(attn, cache, y, yq, wts)
-            aux = {"attn": attn, "y_hat": y_hat}
+        attn, cache = attention_forward(Q, X, xq, attend_to_query=attend)  # (B, J)  (f1)–(f3)
+        if not ew:
+            y_hat = readout_forward(attn, y)  # (B,)  (f4)
+            cache["y"] = y
+            losses, sq_cache = squared_forward(y_hat, yq)  # (B,)  spec H5: ℓ = ½(ŷ − y_q)²
+            dy_hat = squared_backward(wts, sq_cache)  # (B,)  ∂/∂ŷ = w_b (ŷ − y_q)
+            val = float(wts @ losses)
+            grads = backward(dy_hat, cache)  # spec H6: ∇_Q = Σ_i ∂ℓ/∂s_i x_i x_qᵀ
         else:
             val, ds, u = ew_loss(attn, cache, wts)
-            aux = {"attn": attn, "u": u}
-        dQ = backward_scores(ds, cache)  # (d, d)  spec H6: ∇_Q = Σ_i ∂ℓ/∂s_i x_i x_qᵀ
-    if return_aux:
-        return val, {"Q": dQ}, aux
-    return val, {"Q": dQ}
+            grads = {"Q": backward_scores(ds, cache)}  # (d, d)  spec H6
+    if not return_aux:
+        return val, grads
+    if y_hat is None:
+        y_hat = readout_forward(attn, y)  # (B,)  ŷ reported for the E_w loss too
+    aux = {"out": y_hat, "attn": attn,
+           "scale": loss_scale(Q, X, xq, y, yq, attn, y_hat, u, wts, cfg.loss, attend)}
+    if ew:
+        aux["u"] = u
+    return val, grads, aux
+
+
+def predict(params, inputs, cfg: Config) -> np.ndarray:
+    """ŷ (B,): :func:`forward` without the cache."""
+    return forward(params, inputs, cfg)[0]
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,17 +21,27 @@ weight; :func:`monte_carlo` (b) draws a fixed set of M count vectors (common ran
 same set for every query feature and every step); :func:`mean_field` (c) is the N → ∞ limit
 α_{k→m} ∝ p_m e^{C_{m,k}}, a single "count vector" n = p; :func:`run_gd_full_Q` (d) materialises the
 prompts of an (a) or (b) population and runs GD on the full Q with the model's own gradient.
+:func:`make_population` builds the level a :class:`~refimpl.huang2023.config.Config` names.
+
+:func:`run_gd` and :func:`run_gd_full_Q` return the shared
+:class:`refimpl.core.trajectory.Trajectory`: ``history`` {"step", "loss"} holds the loss before
+each GD update, ``records`` {"step", "L", "Lk", "alpha", "C"} the recorded steps (``alpha`` is
+E_n[α_{k→m}] (T, K, K) [t, k, m]), ``params`` the final {"C"} (or {"Q"}). A non-finite C, loss or
+gradient raises :class:`refimpl.core.errors.NonFiniteError` naming the step, on both backends.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from refimpl.core.arrays import check_array
+from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.errors import NonFiniteError, check_finite
 from refimpl.core.rng import make_rng
+from refimpl.core.trajectory import Trajectory
 from refimpl.huang2023.data import check_p, prompts_from_counts
 
 
@@ -114,6 +124,17 @@ def from_counts(p, counts, weights, *, attend_to_query: bool = False) -> Populat
     return Population(p, counts, weights, "explicit", bool(attend_to_query))
 
 
+def make_population(cfg, seed) -> Population:
+    """The population of ``cfg.population`` (spec H8 (a)–(c)) for p = ``cfg.p()``, N = ``cfg.N``;
+    the Monte-Carlo set (``cfg.M`` count vectors) is drawn from ``seed``."""
+    check_choice("cfg.population", cfg.population, ("exact", "monte_carlo", "mean_field"))
+    if cfg.population == "exact":
+        return exact(cfg.p(), cfg.N, attend_to_query=cfg.attend_to_query)
+    if cfg.population == "monte_carlo":
+        return monte_carlo(cfg.p(), cfg.N, cfg.M, seed, attend_to_query=cfg.attend_to_query)
+    return mean_field(cfg.p())
+
+
 # --------------------------------------------------------------------------------------------
 # the reduced dynamics (spec H7)
 # --------------------------------------------------------------------------------------------
@@ -165,18 +186,6 @@ def loss_and_grad_C(C, pop: Population):
     return float(pop.p @ Lk), Lk, G, Ealpha  # spec H5: L = Σ_k p_k L_k
 
 
-@dataclass
-class Trajectory:
-    """GD history; arrays indexed by the recorded steps ``t`` (T,)."""
-
-    t: np.ndarray
-    C: np.ndarray  # (T, K, K)
-    L: np.ndarray  # (T,)
-    Lk: np.ndarray  # (T, K)
-    alpha: np.ndarray  # (T, K, K) E_n[α_{k→m}], [t, k, m]
-    meta: dict = field(default_factory=dict)
-
-
 def _record_steps(steps: int, record) -> np.ndarray:
     if record is None:
         return np.arange(steps + 1)
@@ -193,48 +202,82 @@ def fast_backend() -> str:
     return "numpy" if jit_disabled() else "numba"
 
 
+_WHAT = {1: "params['C']", 2: "loss", 3: "grads['C']"}
+
+
 def run_gd(pop: Population, eta: float, steps: int, *, C0=None, record=None, backend: str = "numpy",
-           columns=None) -> Trajectory:
+           columns=None, progress: bool | None = False) -> Trajectory:
     """GD on C (spec H5, H7): C ← C − η ∇_C L, from C⁰ = 0 (or ``C0``). Records C, L, L_k and
     E[α] at the steps in ``record`` (default every step 0..steps; values before the step).
 
-    ``columns``: evolve just these query columns — exact, since the columns
-    of C evolve independently (spec H9); the others stay at C0, their L_k and E[α] rows are 0 and
-    L = Σ_{k in columns} p_k L_k."""
+    The run stops at the last recorded step: ``history["loss"]`` holds L at every step before it,
+    ``params["C"]`` is C there. ``columns``: evolve just these query columns — exact, since the
+    columns of C evolve independently (spec H9); the others stay at C0, their L_k and E[α] rows
+    are 0 and L = Σ_{k in columns} p_k L_k. ``progress``: a bar over the steps (NumPy backend;
+    None: only on a terminal). Raises :class:`NonFiniteError` naming the step and the tensor
+    (``params['C']``, ``loss``, ``grads['C']``) at the first non-finite one."""
     if not (eta > 0 and math.isfinite(eta)):
         raise ValueError(f"eta must be a finite number > 0, got {eta!r}")
     if not (isinstance(steps, (int, np.integer)) and steps >= 0):
         raise ValueError(f"steps must be an int ≥ 0, got {steps!r}")
+    check_choice("backend", backend, ("numpy", "numba"))
     K = pop.K
     C = np.zeros((K, K)) if C0 is None else check_array("C0", C0, shape=(K, K)).copy()
     rec = _record_steps(int(steps), record)
+    t0 = time.perf_counter()
     if backend == "numba":
         from refimpl.huang2023.kernels import run_gd_numba
 
-        Cs, L, Lk, Al = run_gd_numba(C, pop.p, pop.counts, pop.weights, float(eta), int(steps), rec,
-                                     bool(pop.attend_to_query), columns)
-        return Trajectory(rec, Cs, L, Lk, Al, dict(kind=pop.kind, M=pop.M, eta=eta))
-    if backend != "numpy":
-        raise ValueError(f"backend must be one of ['numpy', 'numba'], got {backend!r}")
+        Cs, L, Lk, Al, Lh, bad_step, bad_what = run_gd_numba(C, pop.p, pop.counts, pop.weights, float(eta),
+                                                             int(steps), rec, bool(pop.attend_to_query), columns)
+        if bad_step >= 0:
+            raise NonFiniteError(_WHAT[int(bad_what)], int(bad_step),
+                                 hint=f"GD on C (spec H7) with eta={eta!r}, backend 'numba'")
+    else:
+        Cs, L, Lk, Al, Lh = _run_gd_numpy(C, pop, float(eta), int(steps), rec, columns, progress)
+    last = int(rec[-1]) if rec.size else 0
+    return Trajectory(
+        model="huang2023", config=None, seed=None, params={"C": Cs[-1].copy() if rec.size else C},
+        history={"step": np.arange(last), "loss": Lh[:last].copy()},
+        records={"step": rec, "L": L, "Lk": Lk, "alpha": Al, "C": Cs},
+        backend=backend, wall_s=time.perf_counter() - t0,
+        extra={"kind": pop.kind, "M": pop.M, "eta": eta, "columns": None if columns is None else list(columns)},
+    )
+
+
+def _run_gd_numpy(C, pop: Population, eta: float, steps: int, rec, columns, progress):
+    from tqdm.auto import tqdm
+
+    K = pop.K
     keep = np.zeros(K, dtype=bool)
     keep[np.arange(K) if columns is None else np.asarray(columns, dtype=np.int64)] = True
     Cs, L, Lk, Al = (np.zeros((rec.size, K, K)), np.zeros(rec.size), np.zeros((rec.size, K)),
                      np.zeros((rec.size, K, K)))
+    Lh = np.zeros(steps + 1)  # the loss before each step
+    hint = f"GD on C (spec H7) with eta={eta!r}, backend 'numpy'"
+    bar = tqdm(total=int(rec[-1]) + 1 if rec.size else 0, desc="GD on C", leave=False,
+               disable=None if progress is None else not progress)
     j = 0
-    for t in range(int(steps) + 1):
-        if j >= rec.size:
-            break
-        L_t, Lk_t, G, Ea = loss_and_grad_C(C, pop)
-        if columns is not None:  # only the chosen query columns move (spec H9: independent)
-            G[:, ~keep] = 0.0
-            Lk_t = np.where(keep, Lk_t, 0.0)
-            Ea[~keep] = 0.0
-            L_t = float(pop.p @ Lk_t)
-        if rec[j] == t:
-            Cs[j], L[j], Lk[j], Al[j] = C, L_t, Lk_t, Ea
-            j += 1
-        C = C - eta * G  # spec H5: GD with constant step η
-    return Trajectory(rec, Cs, L, Lk, Al, dict(kind=pop.kind, M=pop.M, eta=eta))
+    with bar, np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked explicitly below
+        for t in range(steps + 1):
+            if j >= rec.size:
+                break
+            check_finite("params['C']", C, step=t, hint=hint)
+            L_t, Lk_t, G, Ea = loss_and_grad_C(C, pop)
+            if columns is not None:  # only the chosen query columns move (spec H9: independent)
+                G[:, ~keep] = 0.0
+                Lk_t = np.where(keep, Lk_t, 0.0)
+                Ea[~keep] = 0.0
+                L_t = float(pop.p @ Lk_t)
+            Lh[t] = L_t
+            check_finite("loss", L_t, step=t, hint=hint)
+            check_finite("grads['C']", G, step=t, hint=hint)
+            if rec[j] == t:
+                Cs[j], L[j], Lk[j], Al[j] = C, L_t, Lk_t, Ea
+                j += 1
+            C = C - eta * G  # spec H5: GD with constant step η
+            bar.update(1)
+    return Cs, L, Lk, Al, Lh
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,20 +296,33 @@ def materialise(V, pop: Population) -> tuple[dict, np.ndarray]:
     return batch, wts
 
 
-def run_gd_full_Q(V, pop: Population, eta: float, steps: int, *, Q0=None, backend: str = "numpy"):
+def run_gd_full_Q(V, pop: Population, eta: float, steps: int, *, Q0=None, backend: str = "numpy") -> Trajectory:
     """Level (d): GD on the full Q with the model's E_w gradient (spec H6) over the materialised
-    prompts of ``pop``. Returns ``(Q_final, L (steps+1,), Cs (steps+1, K, K))``."""
+    prompts of ``pop``. Returns a :class:`Trajectory` with ``params["Q"]`` after ``steps`` updates,
+    ``history`` {"step", "loss"} (steps,) and ``records`` {"step", "L", "C"} at every step
+    0..steps (C = Vᵀ Q V). Raises :class:`NonFiniteError` at the first non-finite loss or gradient."""
+    from refimpl.huang2023.config import Config
     from refimpl.huang2023.model import loss_and_grads
 
     batch, wts = materialise(V, pop)
     d = V.shape[0]
+    cfg = Config(K=pop.K, d=d, N=int(batch["X"].shape[1]), loss="Ew", attend_to_query=pop.attend_to_query)
     Q = np.zeros((d, d)) if Q0 is None else np.array(Q0, dtype=float)
     L = np.zeros(steps + 1)
     Cs = np.zeros((steps + 1, pop.K, pop.K))
-    for t in range(steps + 1):
-        L[t], g = loss_and_grads({"Q": Q}, batch, backend, loss="Ew", weights=wts,
-                                 attend_to_query=pop.attend_to_query, check=(t == 0))
-        Cs[t] = C_from_Q(Q, V)
-        if t < steps:
-            Q = Q - eta * g["Q"]  # spec H5
-    return Q, L, Cs
+    hint = f"GD on Q (spec H8 (d)) with eta={eta!r}, backend {backend!r}"
+    t0 = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked explicitly below
+        for t in range(steps + 1):
+            L[t], g = loss_and_grads({"Q": Q}, batch, cfg, backend, weights=wts, check=(t == 0))
+            check_finite("loss", L[t], step=t, hint=hint)
+            check_finite("grads['Q']", g["Q"], step=t, hint=hint)
+            Cs[t] = C_from_Q(Q, V)
+            if t < steps:
+                Q = Q - eta * g["Q"]  # spec H5
+    return Trajectory(
+        model="huang2023", config=cfg, seed=None, params={"Q": Q},
+        history={"step": np.arange(steps), "loss": L[:steps].copy()},
+        records={"step": np.arange(steps + 1), "L": L, "C": Cs},
+        backend=backend, wall_s=time.perf_counter() - t0, extra={"kind": pop.kind, "M": pop.M, "eta": eta},
+    )

@@ -63,15 +63,15 @@ def run(ctx) -> list[Claim]:
 
 def figure(ctx, bal, imb) -> str:
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
-    K = bal.C.shape[1]
+    K = bal.records["C"].shape[1]
     # ---- (a) balanced ------------------------------------------------------------------------
     tb = D.track(bal, 0)
-    m = bal.t >= 1
-    t = bal.t[m]
+    m = tb["t"] >= 1
+    t = tb["t"][m]
     t_half = D.first_step(bal, 0, "akk", 0.5)
     ax = axes[0, 0]
     ax.plot(t, tb["A"][m], label="A_k = C_kk")
-    ax.plot(t, bal.C[m, 1:, 0].mean(axis=1), label="B_k,n (mean over n ≠ k)")
+    ax.plot(t, bal.records["C"][m, 1:, 0].mean(axis=1), label="B_k,n (mean over n ≠ k)")
     ax.set(xscale="log", xlabel="GD step t", ylabel="logit", title=f"(a) balanced K={K}, N=100: logits")
     ax = axes[0, 1]
     ax.plot(t, tb["a_kk"][m], label="E[α_k→k]")
@@ -97,9 +97,9 @@ def figure(ctx, bal, imb) -> str:
     k = 1
     ti = D.track(imb, k)
     ev = D.detect_events(imb, k)
-    t2 = imb.t
+    t2 = ti["t"]
     ax = axes[1, 0]
-    ax.plot(t2, imb.Lk[:, 0], label="L_1 (dominant, p₁ = 0.5)")
+    ax.plot(t2, imb.records["Lk"][:, 0], label="L_1 (dominant, p₁ = 0.5)")
     ax.plot(t2, ti["Lk"], label="L_k (under-represented)")
     ax.set(yscale="log", xlabel="GD step t", ylabel="loss", title="(b) imbalanced K=10, N=200: losses")
     ax = axes[1, 1]

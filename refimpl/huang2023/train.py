@@ -1,0 +1,54 @@
+"""Training for spec H: GD on the population loss (spec H5) through the reduced dynamics of
+C = Vᵀ Q V (spec H7) at the configured population level (spec H8).
+
+GD on Q from Q⁰ = 0 *is* GD on C (spec H7: the loss depends on Q only through C, and
+∇_Q L = V (∇_C L) Vᵀ), so :func:`train` runs :func:`population.run_gd` and maps the result back
+with Q = V C Vᵀ. The population loss is the same for both batch losses of ``cfg.loss`` (the E_w
+loss is the w-average of the sample loss, spec H6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from refimpl.core.arrays import check_choice
+from refimpl.huang2023 import population as P
+from refimpl.huang2023.config import Config
+from refimpl.huang2023.data import data_from_rng, streams
+from refimpl.huang2023.model import BACKENDS, init_params
+
+
+def train(cfg: Config, seed, *, backend: str = "numpy", progress: bool | None = None, record=None,
+          columns=None):
+    """GD with step ``cfg.eta`` for ``cfg.steps`` steps on the population loss (spec H5, H7, H8).
+
+    ``seed`` draws the features V (``make_data``, first stream) and, for
+    ``cfg.population="monte_carlo"``, the ``cfg.M`` count vectors (second stream). ``record``:
+    the steps to record (default every step 0..steps); ``columns``: evolve only these query
+    columns (exact, spec H9). ``backend``: "numpy" or "numba" (the fused kernel, same numbers to
+    ~1e−13). ``progress``: a bar over the steps (NumPy backend; None: only on a terminal).
+
+    Returns a :class:`refimpl.core.trajectory.Trajectory`: ``params`` {"Q": V C Vᵀ} at the last
+    recorded step, ``history`` {"step", "loss"} (L before each update), ``records`` {"step", "L",
+    "Lk", "alpha" (E_n[α_{k→m}], [t, k, m]), "C"}, ``data`` {"features": the ``make_data``
+    record, "population": the :class:`population.Population`}, ``extra`` {"kind", "M", "eta",
+    "columns", "C": C at the last recorded step}. Raises ``refimpl.core.errors.NonFiniteError``
+    naming the step and tensor if C, the loss or its gradient becomes non-finite.
+    """
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a huang2023 Config, got {type(cfg).__name__}")
+    check_choice("backend", backend, BACKENDS)
+    r_features, r_population = streams(seed)
+    data = data_from_rng(cfg, r_features)  # V (d, K), p (K,), N   spec H1
+    pop = P.make_population(cfg, r_population)  # spec H8 (a)–(c)
+    C0 = P.C_from_Q(init_params(cfg, seed)["Q"], data.V)  # (K, K)  spec H4 [C]: Q⁰ = 0, so C⁰ = 0
+    traj = P.run_gd(pop, cfg.eta, cfg.steps, C0=C0, record=record, backend=backend, columns=columns,
+                    progress=progress)  # spec H5, H7
+    C = traj.params["C"]
+    return dataclasses.replace(
+        traj, config=cfg, seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
+        params={"Q": P.Q_from_C(C, data.V)},  # (d, d)  spec H7: Q = V C Vᵀ
+        data={"features": data, "population": pop}, extra={**traj.extra, "C": C},
+    )

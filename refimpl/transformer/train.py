@@ -112,8 +112,9 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
             t0 = time.perf_counter()
             batch = batch_fn(step)
             loss, grads = loss_and_grads(params, batch, cfg, check=(step == 0))
-            check_finite("loss", loss, step=step, hint=f"training diverged at lr {opt.lr:g}")
-            check_finite("grads", grads, step=step, hint=f"training diverged at lr {opt.lr:g}")
+            hint = f"after {step} Adam steps at lr {opt.lr:g} (a smaller lr, or check the minibatch)"
+            check_finite("loss", loss, step=step, hint=hint)
+            check_finite("grads", grads, step=step, hint=hint)
             opt.lr = lr_at(step, lr, steps=steps, warmup=warmup, schedule=schedule)
             lrs.append(opt.lr)
             opt.step(params, grads)

@@ -55,7 +55,7 @@ class ReferenceRunner:
     def loss_and_grads(self):
         from refimpl.transformer import loss_and_grads
 
-        loss, g = loss_and_grads(self._p, self.problem.batch, self.problem.options["cfg"])
+        loss, g = loss_and_grads(self._p, self.problem.batch, self.problem.options["cfg"], "numpy")
         return float(loss), g
 
     def step(self) -> None:

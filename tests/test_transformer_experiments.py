@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from refimpl.core.optim import lr_at
+from refimpl.core.trajectory import Trajectory
 from refimpl.experiments import li_deep, yang_deep
 from refimpl.experiments.adapters import li_token_roles
 from refimpl.li2024 import checks as lchecks
@@ -42,14 +43,16 @@ def test_train_adam_steps_records_and_learns(ydata):
     l0 = loss_and_grads(params, fixed, cfg)[0]
     res = train_adam(params, cfg, lambda s: fixed, lr=1e-2, steps=40, eval_every=10,
                         eval_fn=lambda p: {"fixed": loss_and_grads(p, fixed, cfg)[0]}, snapshot_every=20, progress=False)
-    np.testing.assert_array_equal(res["step"], [0, 10, 20, 30, 40])
-    assert res["fixed"][0] == pytest.approx(l0)
-    assert res["fixed"][-1] < 0.5 * l0
-    assert res["steps_done"] == 40 and len(res["loss"]) == 40 and len(res["step_time"]) == 40
-    assert sorted(res["snapshots"]) == [0, 20, 40]
-    np.testing.assert_array_equal(res["snapshots"][40]["read_out.W"], res["params"]["read_out.W"])
-    assert not np.array_equal(res["snapshots"][0]["read_out.W"], res["params"]["read_out.W"])
-    assert np.all(np.diff(res["time"]) >= 0)
+    assert isinstance(res, Trajectory) and res.model == "transformer" and res.config is cfg
+    np.testing.assert_array_equal(res.records["step"], [0, 10, 20, 30, 40])
+    assert res.records["fixed"][0] == pytest.approx(l0)
+    assert res.records["fixed"][-1] < 0.5 * l0
+    assert res.steps_done == 40 and len(res.history["loss"]) == 40 and len(res.history["step_time"]) == 40
+    assert res.history["loss"][0] == pytest.approx(l0)  # the minibatch loss before the first update
+    assert sorted(res.snapshots) == [0, 20, 40]
+    np.testing.assert_array_equal(res.snapshots[40]["read_out.W"], res.params["read_out.W"])
+    assert not np.array_equal(res.snapshots[0]["read_out.W"], res.params["read_out.W"])
+    assert np.all(np.diff(res.records["time"]) >= 0)
 
 
 def test_train_adam_budget_mode_stops_on_the_training_clock(ydata):
@@ -57,11 +60,13 @@ def test_train_adam_budget_mode_stops_on_the_training_clock(ydata):
     res = train_adam(init_params(cfg, 0), cfg, yang_deep.yang_batch_fn(ydata, 8, 1), lr=1e-3, budget_s=0.3,
                         eval_every_s=0.1, eval_fn=lambda p: yang_deep.yang_losses(p, cfg, ydata, which=("train",)),
                         progress=False)
-    assert res["steps_done"] >= 1
-    assert res["train_time"] >= 0.3  # the last step crossed the budget
-    assert res["train_time"] - res["step_time"][-1] < 0.3  # ... and the one before had not
-    assert res["time"][-1] == res["train_time"] and res["step"][-1] == res["steps_done"]
-    assert len(res["train"]) == len(res["step"]) >= 2
+    assert res.steps_done >= 1
+    t = res.extra["train_time"]
+    assert t >= 0.3  # the last step crossed the budget
+    assert t - res.history["step_time"][-1] < 0.3  # ... and the one before had not
+    assert res.records["time"][-1] == t and res.records["step"][-1] == res.steps_done
+    assert len(res.records["train"]) == len(res.records["step"]) >= 2
+    assert res.wall_s >= t  # evaluations are off the training clock, not off the wall clock
 
 
 def test_train_adam_is_deterministic(ydata):
@@ -69,12 +74,14 @@ def test_train_adam_is_deterministic(ydata):
     kw = dict(lr=1e-3, batch_size=8, seed=5, steps=6, eval_every=3, progress=False)
     a = yang_deep.run_yang(cfg, ydata, **kw)
     b = yang_deep.run_yang(cfg, ydata, **kw)
-    for k in ("train", "in", "ood", "loss"):
-        np.testing.assert_array_equal(a[k], b[k])
-    for k in a["params"]:
-        np.testing.assert_array_equal(a["params"][k], b["params"][k])
+    for k in ("train", "in", "ood", "step"):
+        np.testing.assert_array_equal(a.records[k], b.records[k])
+    np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert a.seed == 5 and not a.snapshots
     c = yang_deep.run_yang(cfg, ydata, **{**kw, "seed": 6})
-    assert not np.array_equal(a["loss"], c["loss"])
+    assert not np.array_equal(a.history["loss"], c.history["loss"])
 
 
 def test_train_adam_cosine_schedule_and_errors(ydata):
@@ -92,7 +99,7 @@ def test_train_adam_cosine_schedule_and_errors(ydata):
         train_adam(init_params(cfg, 0), cfg, bf, lr=0.0, steps=2)
     # warm-up, then cosine decay: the learning rates used, step by step
     res = train_adam(init_params(cfg, 0), cfg, bf, lr=1e-2, steps=6, warmup=2, schedule="cosine", progress=False)
-    np.testing.assert_allclose(res["lr"], [5e-3, 1e-2, 1e-2, 1e-2 * 0.5 * (1 + np.cos(np.pi / 4)), 5e-3,
+    np.testing.assert_allclose(res.history["lr"], [5e-3, 1e-2, 1e-2, 1e-2 * 0.5 * (1 + np.cos(np.pi / 4)), 5e-3,
                                            1e-2 * 0.5 * (1 + np.cos(3 * np.pi / 4))])
     assert lr_at(3, 1e-3, steps=None) == 1e-3
 
@@ -101,12 +108,12 @@ def test_run_yang_records_and_rejects_a_wrong_model(ydata):
     cfg = _ytcfg()
     res = yang_deep.run_yang(cfg, ydata, lr=1e-3, batch_size=8, seed=0, steps=4, eval_every=2, progress=False)
     for k in ("train", "in", "ood"):
-        assert len(res[k]) == 3 and np.all(np.isfinite(res[k]))
+        assert len(res.records[k]) == 3 and np.all(np.isfinite(res.records[k]))
     # at initialisation the output is ≈ 0, so the inference loss is ≈ (1/K)‖ŷ*‖² (OOD labels are larger)
     ref = {k: np.mean(np.sum(ydata["stars"][k] ** 2, axis=1)) / YCFG.K for k in ("in", "ood")}
     assert ref["ood"] > ref["in"]
     for k in ("in", "ood"):
-        assert res[k][0] == pytest.approx(ref[k], rel=0.5)
+        assert res.records[k][0] == pytest.approx(ref[k], rel=0.5)
     with pytest.raises(ValueError, match="d_in = d \\+ 1"):
         yang_deep.run_yang(cfg.replace(d_in=3), ydata, lr=1e-3, batch_size=8, seed=0, steps=1)
 
@@ -132,7 +139,7 @@ def test_predict_chunked_equals_forward(ydata):
         out, attn = tmodel.predict_chunked(p, X, cfg, with_attn=True)
     finally:
         tmodel.MAX_ATTN_ELEMENTS = old
-    ref, cache = forward(p, X, cfg)
+    ref, cache = forward(p, {"X": X}, cfg)
     np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-14)
     for a, b in zip(attn, cache["attn"]):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
@@ -179,15 +186,18 @@ def li_run():
 
 def test_train_li_end_to_end(li_run):
     tcfg, inst, res = li_run
-    assert sorted(res["snapshots"]) == [0, 10, 20, 30]
-    np.testing.assert_array_equal(res["step"], [0, 10, 20, 30])
-    assert res["attn_same"][0].shape == (tcfg.n_layers, tcfg.n_heads)
-    assert np.all((res["error"] >= 0) & (res["error"] <= 1))
+    assert sorted(res.snapshots) == [0, 10, 20, 30] and res.seed == 0 and res.extra["l_range"] == (4, 12)
+    np.testing.assert_array_equal(res.records["step"], [0, 10, 20, 30])
+    assert res.records["attn_same"].shape == (4, tcfg.n_layers, tcfg.n_heads)
+    assert np.all((res.records["error"] >= 0) & (res.records["error"] <= 1))
     traj = li_deep.li_attention_trajectory(res, tcfg, inst, 50)
     assert traj["same"].shape == (4, tcfg.n_layers, tcfg.n_heads) and traj["other"].shape == traj["same"].shape
     assert np.all((traj["same"] >= 0) & (traj["same"] + traj["other"] <= 1 + 1e-12))
     # near initialisation (weights N(0, 0.02²)) attention is close to uniform over the l + 1 visible tokens
     np.testing.assert_allclose(traj["same"][0], traj["uniform_same"], atol=0.02)
+    bare = Trajectory(model="transformer", config=tcfg, seed=0, params=res.params)
+    with pytest.raises(ValueError, match="snapshot_every"):
+        li_deep.li_attention_trajectory(bare, tcfg, inst, 5)
 
 
 def test_li_training_lengths_and_errors(li_run):
@@ -205,7 +215,7 @@ def test_li_training_lengths_and_errors(li_run):
 
 def test_li_error_curves_use_the_one_layer_prompt_streams(li_run):
     tcfg, inst, res = li_run
-    c = li_deep.li_error_curve(res["params"], tcfg, inst, [2, 8], 40, seed=0, tasks="unseen", alpha=0.8, key=2)
+    c = li_deep.li_error_curve(res.params, tcfg, inst, [2, 8], 40, seed=0, tasks="unseen", alpha=0.8, key=2)
     assert c["error"].shape == (2,) and c["error_ci95"].shape == (2, 2)
     # recompute l = 8 by hand from the stream refimpl.li2024.li_checks.error_curve uses
     b = sample_batch(inst, 40, lchecks.prompt_rng(0, 2, 8), tasks="unseen", l=8, alpha=0.8)
@@ -213,8 +223,8 @@ def test_li_error_curves_use_the_one_layer_prompt_streams(li_run):
     from refimpl.transformer.model import predict
 
     X, z = li_tokens(b)
-    assert c["error"][1] == np.mean(z * predict(res["params"], X, tcfg) <= 0)
-    o = li_deep.li_ood_curves(res["params"], tcfg, inst, (0.5, 1.3), [4], 30, seed=0, alpha=0.8)
+    assert c["error"][1] == np.mean(z * predict(res.params, {"X": X}, tcfg) <= 0)
+    o = li_deep.li_ood_curves(res.params, tcfg, inst, (0.5, 1.3), [4], 30, seed=0, alpha=0.8)
     assert set(o) == {0.5, 1.3} and o[0.5]["lengths"].tolist() == [4]
 
 
@@ -232,8 +242,11 @@ def test_li_token_roles_match_the_one_layer_attention_split(li_run):
 
 # ------------------------------------------------------------------------------------ checks: Fig. 2(b)
 def _yrun(train, ind, ood):
-    return {"step": np.arange(len(train)) * 10, "train": np.array(train), "in": np.array(ind), "ood": np.array(ood),
-            "steps_done": 10 * (len(train) - 1)}
+    """A fake run_yang Trajectory: records every 10 steps."""
+    n = 10 * (len(train) - 1)
+    return Trajectory(model="transformer", config=None, seed=0, params={}, history={"loss": np.ones(n)},
+                      records={"step": np.arange(len(train)) * 10, "train": np.array(train), "in": np.array(ind),
+                               "ood": np.array(ood)})
 
 
 def test_fig2b_both_sides():
@@ -251,9 +264,11 @@ def test_fig2b_both_sides():
 def _fig5_runs(final, steps):
     runs = {}
     for H, f, s in zip((1, 2, 4, 8, 16, 32, 64), final, steps):
-        runs[H] = {"step": np.array([0, s // 2, s]), "time": np.array([0.0, 5.0, 10.0]),
-                   "train": np.array([5.0, np.sqrt(5.0 * f), f]), "steps_done": s, "step_time": np.full(s, 10.0 / s),
-                   "train_time": 10.0}
+        runs[H] = Trajectory(model="transformer", config=None, seed=0, params={},
+                             history={"loss": np.ones(s), "step_time": np.full(s, 10.0 / s)},
+                             records={"step": np.array([0, s // 2, s]), "time": np.array([0.0, 5.0, 10.0]),
+                                      "train": np.array([5.0, np.sqrt(5.0 * f), f])},
+                             extra={"train_time": 10.0})
     return runs
 
 

@@ -1,6 +1,7 @@
 """Golden vectors for spec T (model ``transformer``): export writes the spec's keys, values are
-consistent with the model, the file compares clean against itself and catches a perturbation, and
-a candidate produced by an independent PyTorch model passes ``refimpl golden compare``."""
+consistent with the model, the export is deterministic per seed, and a candidate produced by an
+independent PyTorch model passes ``refimpl golden compare`` (the generic round trip through
+``compare`` is in tests/test_contract.py)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_export_writes_spec_keys_and_consistent_values(golden_file):
     B, T, d_in = X.shape
     assert d_in == GOLDEN.d_in and target.shape == (B, T) and T < GOLDEN.max_T
     assert g["output/attn"].shape == (GOLDEN.n_layers, B, GOLDEN.n_heads, T, T)
-    out, cache = forward(params, X, GOLDEN)
+    out, cache = forward(params, {"X": X}, GOLDEN)
     np.testing.assert_allclose(out, g["output/out"], rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(np.stack(cache["attn"]), g["output/attn"], rtol=1e-14, atol=1e-16)
     loss, grads = loss_and_grads(params, {"X": X, "target": target}, GOLDEN)
@@ -66,25 +67,14 @@ def test_export_writes_spec_keys_and_consistent_values(golden_file):
     assert np.max(np.abs(W - W.T)) > 0.1
 
 
-def test_compare_self_is_clean_and_perturbation_fails(golden_file, tmp_path, capsys):
-    assert main(["golden", "compare", str(golden_file), str(golden_file)]) == 0
-    assert "PASS" in capsys.readouterr().out
+def test_export_is_deterministic_per_seed(golden_file, tmp_path):
+    """(The round trip through compare, clean and perturbed, is tests/test_contract.py's.)"""
     again = tmp_path / "again.npz"
     assert main(["golden", "export", "transformer", "--seed", "0", "--out", str(again)]) == 0
     assert compare(golden_file, again, rtol=0, atol=0).ok  # same seed → identical file
     other = tmp_path / "other.npz"
     assert main(["golden", "export", "transformer", "--seed", "1", "--out", str(other)]) == 0
     assert not compare(golden_file, other).ok
-    g = dict(np.load(golden_file))
-    G = g["grad/layer1.attn.W_K"].copy()
-    idx = np.unravel_index(np.argmax(np.abs(G)), G.shape)
-    G[idx] *= 1 + 1e-6
-    g["grad/layer1.attn.W_K"] = G
-    bad = tmp_path / "bad.npz"
-    np.savez(bad, **g)
-    capsys.readouterr()
-    assert main(["golden", "compare", str(golden_file), str(bad)]) == 1
-    assert "grad/layer1.attn.W_K" in capsys.readouterr().out
 
 
 def test_float32_export(tmp_path):

@@ -1,34 +1,42 @@
-"""The spec T model end to end (refimpl/transformer/model.py, config.py, optim.py).
+"""The spec T model end to end (refimpl/transformer/model.py, config.py, data.py, train.py):
+what is specific to the transformer. The generic contract (central-difference checks of the loss
+and of backward over every option, bad inputs, determinism, the golden round trip) is in
+tests/test_contract.py; the blocks' gradient checks are in tests/test_transformer_blocks.py.
 
-Gradient checks of the whole loss for both presets at tiny sizes and both losses (central
-differences, float64, rtol 1e-6, atol = the rounding floor of tests/_fd.py with scale
-S = Σ|loss terms| + Σ_k Σ|∂L/∂θ_k ⊙ θ_k|), away from the ReLU and hinge kinks. Plus structure
-(causality, permutation equivariance without positions, read-out "last" = "all" at T), the
-initialisation scheme, presets and validation errors, float32, Adam and SGD.
+Here: backward's linearity, the loss definitions, structure (causality, permutation equivariance
+without positions, read-out "last" = "all" at T), float32, the initialisation scheme, presets and
+the model-specific input errors, the aux of loss_and_grads (kink margins, scale), the synthetic
+teacher task, ``train``/``train_adam`` (Trajectory, NonFiniteError), Adam and SGD.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
-from _fd import EPS, RTOL, fd_noise_floor
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
-from refimpl.core.gradcheck import gradcheck
+from refimpl.core.errors import NonFiniteError
+from refimpl.core.trajectory import Trajectory
 from refimpl.transformer import (
+    PARAM_NAMES,
+    PRESETS,
     SGD,
     Adam,
     TransformerConfig,
     backward,
     forward,
+    golden_arrays,
     init_params,
     loss_and_grads,
+    make_data,
     predict,
     preset,
+    sample_batch,
+    train,
+    train_adam,
 )
-from refimpl.transformer.model import loss_from_output, param_shapes
-from refimpl.transformer.train import train_steps as train
+from refimpl.transformer.model import param_shapes
 
 TINY = {  # the two presets shrunk: every structural choice kept, sizes small
     "vaswani4": dict(d_model=6, n_heads=2, d_ff=8, d_in=3, n_layers=2),
@@ -51,97 +59,40 @@ def make_batch(cfg, rng, B, T):
     return {"X": X, "target": t}
 
 
-def forward_loss(params, batch, cfg) -> float:
-    """The loss only (no backward, no validation): what the finite differences evaluate."""
-    out, _ = forward(params, batch["X"], cfg, check=False)
-    return loss_from_output(out, batch["target"], cfg)[0]
-
-
-def away_from_kinks(params, batch, cfg, tol=1e-3) -> bool:
-    out, cache = forward(params, batch["X"], cfg)
-    if cfg.activation == "relu":
-        for c in cache["c_layers"]:
-            h = c["c2"]["c_f"]["c_act"][0]  # feed-forward pre-activations
-            if np.min(np.abs(h)) <= tol:
-                return False
-    if cfg.loss == "hinge" and np.min(np.abs(1.0 - batch["target"] * out)) <= tol:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------------------------
-# gradients end to end
+# backward, loss definitions and structure
 # --------------------------------------------------------------------------------------------
-@settings(max_examples=20)
-@given(name=st.sampled_from(sorted(TINY)), loss=st.sampled_from(["squared", "hinge"]),
-       B=st.integers(1, 3), T=st.integers(1, 5), seed=st.integers(0, 2**32 - 1))
-def test_loss_gradients_match_central_differences(name, loss, B, T, seed):
-    cfg = preset(name, loss=loss, **TINY[name])
-    rng = np.random.default_rng(seed)
-    params = random_params(cfg, rng)
-    batch = make_batch(cfg, rng, B, T)
-    assume(away_from_kinks(params, batch, cfg))
-    _, grads = loss_and_grads(params, batch, cfg)
-    assert set(grads) == set(params)
-
-    def f(p):
-        return forward_loss(p, batch, cfg)
-
-    out = predict(params, batch["X"], cfg)
-    terms = (np.abs(out) + np.abs(batch["target"])) ** 2 if loss == "squared" else 1.0 + np.abs(out)
-    S = float(np.mean(terms)) + sum(float(np.sum(np.abs(grads[k] * params[k]))) for k in params)
-    gradcheck(f, params, grads, eps=EPS, rtol=RTOL, atol=fd_noise_floor(S), max_entries=12, n_directions=3,
-              rng=rng).raise_if_failed()
-
-
-@pytest.mark.parametrize("norm", ["post", "pre"])
-@pytest.mark.parametrize("readout", ["all", "last"])
-def test_every_option_combination_gradients(norm, readout):
-    """Each norm × read-out with the other options flipped from the presets (GELU + post-norm,
-    ReLU + pre-norm, positions without a mask)."""
-    cfg = TransformerConfig(n_layers=2, d_model=4, n_heads=2, d_ff=5, d_in=2, norm=norm,
-                            activation="gelu" if norm == "post" else "relu", causal=readout == "all",
-                            positions="learned", max_T=5, readout=readout, loss="squared", init="xavier")
-    rng = np.random.default_rng(7)
-    for _ in range(20):
-        params, batch = random_params(cfg, rng), make_batch(cfg, rng, 2, 4)
-        if away_from_kinks(params, batch, cfg):
-            break
-    else:
-        pytest.fail("no draw away from the ReLU kink")
-    _, grads = loss_and_grads(params, batch, cfg)
-    S = 10.0 + sum(float(np.sum(np.abs(grads[k] * params[k]))) for k in params)
-    gradcheck(lambda p: forward_loss(p, batch, cfg), params, grads, eps=EPS, rtol=RTOL,
-              atol=fd_noise_floor(S), max_entries=8, n_directions=3, rng=rng).raise_if_failed()
-
-
 def test_backward_is_linear_in_dout_and_checks_its_shape():
     cfg = preset("gpt2_3l2h", **TINY["gpt2_3l2h"])
     rng = np.random.default_rng(0)
     params, X = random_params(cfg, rng), rng.standard_normal((3, 4, 3))
-    out, cache = forward(params, X, cfg)
+    out, cache = forward(params, {"X": X}, cfg)
+    assert cache["cfg"] is cfg
     d1, d2 = rng.standard_normal(out.shape), rng.standard_normal(out.shape)
-    g1, g2, g12 = backward(d1, cache, cfg), backward(d2, cache, cfg), backward(2 * d1 - d2, cache, cfg)
+    g1, g2, g12 = backward(d1, cache), backward(d2, cache), backward(2 * d1 - d2, cache)
     for k in params:
         np.testing.assert_allclose(g12[k], 2 * g1[k] - g2[k], rtol=1e-10, atol=1e-13)
     with pytest.raises(ValueError, match="dout"):
-        backward(np.ones((3, 4)), cache, cfg)
+        backward(np.ones((3, 4)), cache)
+    # loss_and_grads is backward of the loss's dL/dout: (1/n)(out − t) for the squared loss
+    batch = make_batch(cfg.replace(loss="squared"), rng, 3, 4)
+    _, grads = loss_and_grads(params, {**batch, "X": X}, cfg.replace(loss="squared"))
+    ref = backward((out - batch["target"]) / out.size, cache)
+    for k in params:
+        np.testing.assert_allclose(grads[k], ref[k], rtol=1e-12, atol=1e-15)
 
 
-# --------------------------------------------------------------------------------------------
-# loss definitions and structure
-# --------------------------------------------------------------------------------------------
 def test_loss_values_follow_the_definitions():
     rng = np.random.default_rng(1)
     cfg = preset("vaswani4", **TINY["vaswani4"])
     params, batch = random_params(cfg, rng), make_batch(cfg, rng, 3, 5)
-    out = predict(params, batch["X"], cfg)
+    out = predict(params, batch, cfg)
     assert out.shape == (3, 5)
     L, _ = loss_and_grads(params, batch, cfg)
     assert L == pytest.approx(np.sum((out - batch["target"]) ** 2) / (2 * 3 * 5), rel=1e-14)  # (1/(2BT)) Σ
     cfg = preset("gpt2_3l2h", **TINY["gpt2_3l2h"])
     params, batch = random_params(cfg, rng), make_batch(cfg, rng, 4, 5)
-    out = predict(params, batch["X"], cfg)
+    out = predict(params, batch, cfg)
     assert out.shape == (4,)
     L, _ = loss_and_grads(params, batch, cfg)
     assert L == pytest.approx(np.mean(np.maximum(0.0, 1.0 - batch["target"] * out)), rel=1e-14)
@@ -153,18 +104,18 @@ def test_attention_cache_and_causality():
     cfg = preset("gpt2_3l2h", **TINY["gpt2_3l2h"])
     rng = np.random.default_rng(2)
     params, X = random_params(cfg, rng), rng.standard_normal((2, 5, 3))
-    out_all, cache = forward(params, X, cfg.replace(readout="all"))
+    out_all, cache = forward(params, {"X": X}, cfg.replace(readout="all"))
     assert len(cache["attn"]) == cfg.n_layers
     for A in cache["attn"]:
         assert A.shape == (2, cfg.n_heads, 5, 5)
         np.testing.assert_allclose(A.sum(-1), 1.0, atol=1e-14)
         assert np.all(np.triu(A, k=1) == 0.0)
     # read-out "last" reads the same network at position T
-    np.testing.assert_array_equal(predict(params, X, cfg), out_all[:, -1])
+    np.testing.assert_array_equal(predict(params, {"X": X}, cfg), out_all[:, -1])
     # causal: outputs up to t do not depend on later tokens
     X2 = X.copy()
     X2[:, 3:] += 1.0
-    out2 = predict(params, X2, cfg.replace(readout="all"))
+    out2 = predict(params, {"X": X2}, cfg.replace(readout="all"))
     np.testing.assert_array_equal(out2[:, :3], out_all[:, :3])
     assert np.max(np.abs(out2[:, 3:] - out_all[:, 3:])) > 1e-3
 
@@ -175,13 +126,13 @@ def test_without_positions_or_mask_the_model_is_permutation_equivariant():
     rng = np.random.default_rng(3)
     params, X = random_params(cfg, rng), rng.standard_normal((2, 6, 3))
     perm = rng.permutation(6)
-    out = predict(params, X, cfg)
-    np.testing.assert_allclose(predict(params, X[:, perm], cfg), out[:, perm], rtol=1e-12, atol=1e-13)
+    out = predict(params, {"X": X}, cfg)
+    np.testing.assert_allclose(predict(params, {"X": X[:, perm]}, cfg), out[:, perm], rtol=1e-12, atol=1e-13)
     # learned positions break it
     cfg_p = cfg.replace(positions="learned", max_T=6)
     params_p = random_params(cfg_p, rng)
-    out_p = predict(params_p, X, cfg_p)
-    assert np.max(np.abs(predict(params_p, X[:, perm], cfg_p) - out_p[:, perm])) > 1e-3
+    out_p = predict(params_p, {"X": X}, cfg_p)
+    assert np.max(np.abs(predict(params_p, {"X": X[:, perm]}, cfg_p) - out_p[:, perm])) > 1e-3
 
 
 def test_float32_parameters_compute_in_float32():
@@ -190,11 +141,11 @@ def test_float32_parameters_compute_in_float32():
     p64 = random_params(cfg, rng)
     p32 = {k: v.astype(np.float32) for k, v in p64.items()}
     batch = make_batch(cfg, rng, 3, 5)
-    out32, cache = forward(p32, batch["X"], cfg)
+    out32, cache = forward(p32, batch, cfg)
     assert out32.dtype == np.float32 and cache["attn"][0].dtype == np.float32
     _, g32 = loss_and_grads(p32, batch, cfg)
     assert {g.dtype for g in g32.values()} == {np.dtype(np.float32)}
-    np.testing.assert_allclose(out32, predict(p64, batch["X"], cfg), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out32, predict(p64, batch, cfg), rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,6 +161,22 @@ def test_param_names_and_shapes():
     assert "layer3.attn.W_Q" not in p
     v = init_params(preset("vaswani4"), 0)
     assert "pos" not in v and "ln_f.g" not in v and "layer3.ln2.b" in v
+    # PARAM_NAMES lists every name (layer{l} for each layer), in the order of param_shapes
+    for c in (cfg, preset("vaswani4"), preset("tiny")):
+        names = [n.format(l=l) for n in PARAM_NAMES for l in (range(c.n_layers) if "{l}" in n else [0])]
+        order = {n: i for i, n in enumerate(PARAM_NAMES)}
+
+        def template(name):
+            return name if not name.startswith("layer") else "layer{l}." + name.split(".", 1)[1]
+        assert set(param_shapes(c)) <= set(names)
+        per_layer = [template(n) for n in param_shapes(c) if n.startswith("layer0.")]
+        assert per_layer == sorted(per_layer, key=order.get)
+    with pytest.raises(TypeError, match="dtype"):
+        init_params(cfg, 0, dtype=np.int64)
+    with pytest.raises(TypeError, match="dtype"):
+        init_params(cfg, 0, dtype=np.float16)
+    with pytest.raises(ValueError, match="seed"):
+        init_params(cfg, None)
 
 
 def test_init_is_deterministic_and_follows_the_schemes():
@@ -240,6 +207,9 @@ def test_presets_match_spec_T():
             g.loss) == (3, 2, 64, 256, "pre", "gelu", True, "learned", "last", "hinge")
     assert preset("vaswani4", n_heads=4, d_in=11).replace(d_ff=64).d_ff == 64
     assert preset("vaswani4", n_heads=4).d_head == 64
+    assert set(PRESETS) == {"vaswani4", "gpt2_3l2h", "tiny"} and all(preset(n) == PRESETS[n] for n in PRESETS)
+    t = preset("tiny")
+    assert (t.n_layers, t.d_model, t.n_heads, t.d_ff, t.d_in, t.max_T) == (2, 8, 2, 12, 3, 8)
 
 
 @pytest.mark.parametrize("kw, field", [
@@ -266,41 +236,53 @@ def test_unknown_preset_and_field():
 # --------------------------------------------------------------------------------------------
 # input validation
 # --------------------------------------------------------------------------------------------
-def test_bad_inputs_raise_value_errors():
+def test_model_specific_input_errors():
+    """The transformer's own refusals (the generic ones are tests/test_contract.py's)."""
     cfg = preset("gpt2_3l2h", **TINY["gpt2_3l2h"])
     rng = np.random.default_rng(5)
     params, batch = random_params(cfg, rng), make_batch(cfg, rng, 2, 4)
-    with pytest.raises(ValueError, match="X must have shape"):
-        forward(params, batch["X"][..., :2], cfg)
-    with pytest.raises(ValueError, match="3-dimensional|shape"):
-        forward(params, batch["X"][0], cfg)
-    Xn = batch["X"].copy()
-    Xn[1, 2, 0] = np.nan
-    with pytest.raises(ValueError, match="finite"):
-        loss_and_grads(params, {"X": Xn, "target": batch["target"]}, cfg)
+    with pytest.raises(ValueError, match="inputs\\['X'\\] must have shape"):
+        forward(params, {"X": batch["X"][..., :2]}, cfg)
+    with pytest.raises(ValueError, match="shape"):
+        forward(params, {"X": batch["X"][0]}, cfg)
+    with pytest.raises(TypeError, match="inputs must be a dict"):
+        forward(params, batch["X"], cfg)  # the contract's inputs are a batch dict
     with pytest.raises(ValueError, match="max_T"):
-        forward(params, rng.standard_normal((2, 7, 3)), cfg)
+        forward(params, {"X": rng.standard_normal((2, 7, 3))}, cfg)
     with pytest.raises(ValueError, match="target"):
         loss_and_grads(params, {"X": batch["X"], "target": np.ones((2, 4))}, cfg)
     with pytest.raises(ValueError, match="±1"):
         loss_and_grads(params, {"X": batch["X"], "target": np.array([1.0, 0.5])}, cfg)
-    with pytest.raises(ValueError, match="batch"):
+    with pytest.raises(TypeError, match="target.*int64"):
+        loss_and_grads(params, {"X": batch["X"], "target": np.array([1, -1])}, cfg)
+    with pytest.raises(ValueError, match="batch\\['target'\\]"):
         loss_and_grads(params, {"X": batch["X"]}, cfg)
-    bad = dict(params)
-    del bad["pos"]
-    with pytest.raises(ValueError, match="pos"):
-        forward(bad, batch["X"], cfg)
-    bad = dict(params, **{"layer1.attn.W_Q": np.ones((6, 5))})
-    with pytest.raises(ValueError, match="layer1.attn.W_Q"):
-        forward(bad, batch["X"], cfg)
     with pytest.raises(ValueError, match="does not use"):
-        forward(dict(params, extra=np.ones(2)), batch["X"], cfg)
+        forward(dict(params, extra=np.ones(2)), batch, cfg)
     with pytest.raises(TypeError, match="TransformerConfig"):
-        forward(params, batch["X"], {"d_in": 3})
-    with pytest.raises(ValueError, match="dtype"):
-        init_params(cfg, 0, dtype=np.int64)
-    with pytest.raises(ValueError, match="seed"):
-        init_params(cfg, None)
+        forward(params, batch, {"d_in": 3})
+    with pytest.raises(ValueError, match="backend"):
+        loss_and_grads(params, batch, cfg, "numba")  # no Numba path (yet)
+
+
+def test_aux_kink_margins_and_scale():
+    rng = np.random.default_rng(9)
+    cfg = preset("tiny", activation="relu", loss="hinge", readout="last")
+    params, batch = random_params(cfg, rng), make_batch(cfg, rng, 3, 5)
+    loss, grads, aux = loss_and_grads(params, batch, cfg, return_aux=True)
+    out, cache = forward(params, batch, cfg)
+    np.testing.assert_array_equal(aux["out"], out)
+    assert len(aux["attn"]) == cfg.n_layers and aux["attn"][0].shape == (3, cfg.n_heads, 5, 5)
+    relu_in = [c["c2"]["c_f"]["c_act"][0] for c in cache["c_layers"]]  # feed-forward pre-activations
+    margins = [np.min(np.abs(1 - batch["target"] * out))] + [np.min(np.abs(h)) for h in relu_in]
+    assert aux["kink_margin"] == min(margins) > 0
+    # scale: the hinge terms 1 + |out| plus Σ|g ⊙ θ|, of the order of the loss (not inflated)
+    gt = sum(float(np.sum(np.abs(grads[k] * params[k]))) for k in grads)
+    assert aux["scale"] == pytest.approx(float(np.mean(1 + np.abs(out))) + gt, rel=1e-12)
+    assert loss <= aux["scale"] < 100 * max(loss, 1.0)
+    smooth = cfg.replace(activation="gelu", loss="squared", readout="all")
+    _, _, aux = loss_and_grads(random_params(smooth, rng), make_batch(smooth, rng, 2, 4), smooth, return_aux=True)
+    assert aux["kink_margin"] == np.inf
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,13 +319,117 @@ def test_sgd_and_optimiser_arguments():
             bad()
 
 
-def test_adam_training_fits_a_fixed_batch():
+def test_train_adam_fits_a_fixed_batch_and_returns_a_trajectory():
     cfg = preset("gpt2_3l2h", **TINY["gpt2_3l2h"])
     rng = np.random.default_rng(8)
     params = init_params(cfg, 0)
     batch = make_batch(cfg, rng, 8, 5)
-    losses = train(params, cfg, lambda s: batch, 60, Adam(1e-2))
-    assert len(losses) == 60 and losses[0] == pytest.approx(1.0, abs=0.05)  # hinge at tiny init ≈ 1
+    run = train_adam(params, cfg, lambda s: batch, lr=1e-2, steps=60, progress=False, seed=0)
+    assert isinstance(run, Trajectory) and run.model == "transformer" and run.config is cfg and run.seed == 0
+    losses = run.history["loss"]
+    assert run.steps_done == 60 and run.history["step"].tolist() == list(range(60))
+    assert losses[0] == pytest.approx(1.0, abs=0.05)  # hinge at tiny init ≈ 1
     assert losses[-1] < 0.3 * losses[0]
+    assert run.params is params and run.history["lr"].tolist() == [1e-2] * 60
+    assert run.records["step"].tolist() == [0, 60] and run.extra["train_time"] <= run.wall_s
     with pytest.raises(ValueError, match="steps"):
-        train(params, cfg, lambda s: batch, -1, Adam(1e-2))
+        train_adam(params, cfg, lambda s: batch, lr=1e-2, steps=-1)
+
+
+def test_non_finite_training_raises_naming_the_step_and_the_tensor(monkeypatch):
+    cfg = preset("tiny")
+    params = init_params(cfg, 0)
+    good = sample_batch(make_data(cfg, 0), 4, np.random.default_rng(0))
+    bad = {**good, "target": np.where(np.arange(good["target"].size).reshape(good["target"].shape) == 0, np.nan,
+                                      good["target"])}  # batches are checked at step 0 only
+
+    def batch_fn(step):
+        return bad if step == 3 else good
+
+    with pytest.raises(NonFiniteError, match="loss is not finite at step 3") as err:
+        train_adam(params, cfg, batch_fn, lr=1e-3, steps=10, progress=False)
+    assert err.value.step == 3 and err.value.tensor == "loss"
+    # a finite loss with a non-finite gradient: the gradient is named, before Adam uses it
+    train_module = importlib.import_module("refimpl.transformer.train")  # the module (``train`` is the function)
+    real = train_module.loss_and_grads
+
+    def broken(p, batch, cfg, check=True):
+        loss, g = real(p, batch, cfg, check=check)
+        g["layer1.ff.W2"] = g["layer1.ff.W2"].copy()
+        g["layer1.ff.W2"][0, 0] = np.inf
+        return loss, g
+
+    monkeypatch.setattr(train_module, "loss_and_grads", broken)
+    before = {k: v.copy() for k, v in params.items()}
+    with pytest.raises(NonFiniteError, match="grads\\['layer1.ff.W2'\\] is not finite at step 0"):
+        train_adam(params, cfg, lambda s: good, lr=1e-3, steps=2, progress=False)
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+
+
+# --------------------------------------------------------------------------------------------
+# the synthetic teacher task and train
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, D", [("vaswani4", 64), ("gpt2_3l2h", 64), ("tiny", 8), ("tiny", 32)])
+def test_teacher_targets_are_standardised(name, D):
+    """[C] The teacher's read-out is standardised on N_REF reference sequences: fresh targets have
+    mean ≈ 0 and variance ≈ 1; the hinge targets are their signs, roughly balanced."""
+    cfg = preset(name, loss="squared", d_model=D, d_ff=2 * D)
+    data = make_data(cfg, 0)
+    assert data.T == min(cfg.max_T, 8)
+    b = sample_batch(data, 512, np.random.default_rng(1))
+    assert b["X"].shape == (512, data.T, cfg.d_in) and b["target"].shape == predict(data.teacher, b, cfg).shape
+    np.testing.assert_array_equal(b["target"], predict(data.teacher, b, cfg))
+    assert abs(np.mean(b["target"])) < 0.2 and np.var(b["target"]) == pytest.approx(1.0, abs=0.25)
+    hinge = cfg.replace(loss="hinge")
+    bh = sample_batch(make_data(hinge, 0), 512, np.random.default_rng(1))
+    np.testing.assert_array_equal(bh["X"], b["X"])  # same teacher and draws: targets are the signs
+    np.testing.assert_array_equal(bh["target"], np.where(b["target"] >= 0, 1.0, -1.0))
+    assert 0.3 < np.mean(bh["target"] > 0) < 0.7
+
+
+def test_teacher_task_streams_and_errors():
+    cfg = preset("tiny")
+    a, b = make_data(cfg, 3), make_data(cfg, 4)
+    assert not np.array_equal(a.teacher["read_out.W"], b.teacher["read_out.W"])
+    student = init_params(cfg, 3)
+    assert not np.array_equal(a.teacher["pos"], student["pos"])  # independent streams
+    assert make_data(cfg, 3, T=5).T == 5
+    with pytest.raises(ValueError, match="max_T"):
+        make_data(cfg, 3, T=9)
+    with pytest.raises(ValueError, match="T must be"):
+        make_data(cfg, 3, T=0)
+    with pytest.raises(ValueError, match="n must be"):
+        sample_batch(a, 0, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="TeacherTask"):
+        sample_batch({"teacher": a.teacher}, 2, np.random.default_rng(0))
+
+
+def test_train_learns_the_teacher_task():
+    cfg = preset("tiny")
+    run = train(cfg, 0, steps=150, lr=1e-2, progress=False)
+    assert run.model == "transformer" and run.seed == 0 and run.data.T == 8
+    ev = run.records["eval_loss"]
+    assert run.records["step"].tolist() == list(range(0, 151, 15)) and len(ev) == 11
+    assert ev[-1] < 0.5 * ev[0]  # the student moves towards the teacher on held-out sequences
+    assert set(run.params) == set(init_params(cfg, 0))
+    with pytest.raises(ValueError, match="backend"):
+        train(cfg, 0, backend="numba")
+    with pytest.raises(ValueError, match="seed"):
+        train(cfg, np.random.default_rng(0))
+
+
+def test_golden_arrays_for_other_configurations():
+    """The package-level golden_arrays with ``config``: the hinge loss and the last read-out."""
+    cfg = preset("tiny", loss="hinge", readout="last", norm="post", activation="relu", max_T=4)
+    config, arrays = golden_arrays(0, config=cfg)
+    assert config["loss"] == "hinge" and config["T"] == 4
+    assert arrays["input/X"].shape == (3, 4, cfg.d_in) and arrays["output/out"].shape == (3,)
+    assert set(np.unique(arrays["input/target"])) <= {-1.0, 1.0}
+    params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
+    batch = {"X": arrays["input/X"], "target": arrays["input/target"]}
+    loss, grads = loss_and_grads(params, batch, cfg)
+    assert loss == float(arrays["output/loss"])
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], arrays[f"grad/{k}"])
+    with pytest.raises(TypeError, match="config"):
+        golden_arrays(0, config={"loss": "hinge"})

@@ -73,7 +73,7 @@ def test_forward_loss_and_gradients_match_torch_autograd(name):
     out_t, attn_t = model(Xt)
     loss_t = model.loss(out_t, tt)
     loss_t.backward()
-    out, cache = forward(params, batch["X"], cfg)
+    out, cache = forward(params, batch, cfg)
     loss, grads = loss_and_grads(params, batch, cfg)
     ref_out = out_t.detach().numpy()
     assert out.shape == ref_out.shape

@@ -21,6 +21,7 @@ import numpy as np
 from refimpl.core.arrays import is_int
 from refimpl.core.rng import make_rng, spawn
 from refimpl.core.stats import clopper_pearson
+from refimpl.core.trajectory import Trajectory
 from refimpl.experiments.adapters import li_token_roles, li_tokens
 from refimpl.li2024.data import make_instance, prompt_rng, sample_batch, streams, with_ood
 from refimpl.transformer.model import init_params, predict_chunked
@@ -72,11 +73,12 @@ def attention_mass(attn: list, mask: np.ndarray) -> np.ndarray:
 def train_li(tcfg, inst, *, lr: float, steps: int, batch_size: int, l_range: tuple[int, int], seed: int,
              snapshot_every: int | None = None, eval_every: int = 100, n_eval: int = 500, threads: int | None = 1,
              schedule: str = "constant", warmup: int = 0, progress: bool | None = None,
-             desc: str = "li2024 transformer") -> dict:
+             desc: str = "li2024 transformer") -> Trajectory:
     """Train ``tcfg`` (read-out "last", hinge loss) on spec L training prompts by Adam. ``seed``
-    drives the initialisation and (through a spawned stream) the minibatches. Records the
-    unseen-task error / hinge / attention masses (:func:`li_eval`) on ``n_eval`` fixed prompts at
-    (α', l_ts) every ``eval_every`` steps."""
+    drives the initialisation and (through a spawned stream) the minibatches. Returns the
+    :class:`~refimpl.core.trajectory.Trajectory` of ``train_adam`` (``seed``; ``extra["l_range"]``)
+    whose records hold the unseen-task ``error`` / ``hinge`` / ``attn_same`` / ``attn_other``
+    (:func:`li_eval`) on ``n_eval`` fixed prompts at (α', l_ts) every ``eval_every`` steps."""
 
     d = inst.cfg.d
     if tcfg.d_in != d or tcfg.readout != "last" or tcfg.loss != "hinge":
@@ -90,8 +92,8 @@ def train_li(tcfg, inst, *, lr: float, steps: int, batch_size: int, l_range: tup
     res = train_adam(params, tcfg, li_batch_fn(inst, batch_size, l_range, data_rng), lr=lr, steps=steps,
                      eval_fn=lambda p: li_eval(p, tcfg, eval_batch), eval_every=eval_every,
                      snapshot_every=snapshot_every, threads=threads, schedule=schedule, warmup=warmup,
-                     progress=progress, desc=desc)
-    res.update(seed=seed, l_range=tuple(l_range), tcfg=tcfg.to_dict())
+                     progress=progress, desc=desc, seed=seed)
+    res.extra["l_range"] = tuple(l_range)
     return res
 
 
@@ -121,7 +123,8 @@ def li_ood_curves(params: dict, tcfg, inst, S1s, lengths, n: int, *, seed: int, 
                                      alpha=alpha, key=14) for s in S1s}
 
 
-def li_attention_trajectory(run: dict, tcfg, inst, n: int, *, l: int | None = None, alpha: float | None = None) -> dict:
+def li_attention_trajectory(run: Trajectory, tcfg, inst, n: int, *, l: int | None = None,
+                            alpha: float | None = None) -> dict:
     """Per snapshot of ``run`` (``train_li`` with ``snapshot_every``): the attention mass from the
     query to same-pattern and "other" contexts, per layer and head, on ``n`` fixed unseen-task
     prompts (l_ts, α' by default; stream ``prompt_rng(seed, 170, 7)``), and the error.
@@ -131,15 +134,17 @@ def li_attention_trajectory(run: dict, tcfg, inst, n: int, *, l: int | None = No
     d = inst.cfg
     l = d.l_test if l is None else l
     alpha = d.alpha_test if alpha is None else alpha
-    batch = sample_batch(inst, n, prompt_rng(run["seed"], 170, 7), tasks="unseen", l=l, alpha=alpha)
-    steps = sorted(run["snapshots"])
+    if not run.snapshots:
+        raise ValueError("li_attention_trajectory needs parameter snapshots: train_li with snapshot_every=k")
+    batch = sample_batch(inst, n, prompt_rng(run.seed, 170, 7), tasks="unseen", l=l, alpha=alpha)
+    steps = sorted(run.snapshots)
     same, other, err = [], [], []
     for s in steps:
-        r = li_eval(run["snapshots"][s], tcfg, batch)
+        r = li_eval(run.snapshots[s], tcfg, batch)
         same.append(r["attn_same"])
         other.append(r["attn_other"])
         err.append(r["error"])
     roles = li_token_roles(batch)
     return {"step": np.array(steps), "same": np.array(same), "other": np.array(other), "error": np.array(err),
             "uniform_same": float(np.mean(roles["same"].sum(axis=1) / (l + 1))), "l": l, "alpha": alpha,
-            "seed": run["seed"]}
+            "seed": run.seed}

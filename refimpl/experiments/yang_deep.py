@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from refimpl.core.rng import make_rng
+from refimpl.core.trajectory import Trajectory
 from refimpl.experiments.adapters import yang_tokens
 from refimpl.transformer.model import init_params, predict_chunked
 from refimpl.transformer.train import train_adam
@@ -73,18 +74,17 @@ def yang_losses(params: dict, cfg, data: dict, which=("train", "in", "ood")) -> 
 
 def run_yang(tcfg, data: dict, *, lr: float, batch_size: int, seed: int, steps: int | None = None,
              budget_s: float | None = None, eval_every: int | None = None, eval_every_s: float | None = None,
-             threads: int | None = 1, progress: bool | None = None, desc: str = "yang2024 transformer") -> dict:
+             threads: int | None = 1, progress: bool | None = None, desc: str = "yang2024 transformer") -> Trajectory:
     """Train ``tcfg`` (read-out "all", squared loss, d_in = d + 1) on the spec Y data by Adam and
-    record the training loss and the in-domain / OOD inference losses (:func:`yang_losses`).
-    ``seed`` drives the initialisation (``seed``) and the minibatch stream (``seed + 1``)."""
+    record the training loss and the in-domain / OOD inference losses (:func:`yang_losses`):
+    the :class:`~refimpl.core.trajectory.Trajectory` of ``train_adam`` with records ``step``,
+    ``time``, ``train``, ``in``, ``ood`` (no snapshots). ``seed`` drives the initialisation
+    (``seed``) and the minibatch stream (``seed + 1``)."""
     d = data["V_all"].shape[0]
     if tcfg.d_in != d + 1 or tcfg.readout != "all" or tcfg.loss != "squared":
         raise ValueError(f"tcfg must have d_in = d + 1 = {d + 1}, readout 'all' and loss 'squared'; got "
                          f"d_in={tcfg.d_in}, readout={tcfg.readout!r}, loss={tcfg.loss!r}")
     params = init_params(tcfg, seed)
-    res = train_adam(params, tcfg, yang_batch_fn(data, batch_size, seed + 1), lr=lr, steps=steps, budget_s=budget_s,
-                     eval_fn=lambda p: yang_losses(p, tcfg, data), eval_every=eval_every, eval_every_s=eval_every_s,
-                     threads=threads, progress=progress, desc=desc)
-    res.pop("snapshots")
-    res["n_heads"] = tcfg.n_heads
-    return res
+    return train_adam(params, tcfg, yang_batch_fn(data, batch_size, seed + 1), lr=lr, steps=steps,
+                      budget_s=budget_s, eval_fn=lambda p: yang_losses(p, tcfg, data), eval_every=eval_every,
+                      eval_every_s=eval_every_s, threads=threads, progress=progress, desc=desc, seed=seed)

@@ -20,7 +20,8 @@ init            "gpt2"      "gpt2": N(0, init_std²), residual projections / √
 init_std        0.02        standard deviation of the "gpt2" init and of ``pos`` in both schemes
 ==============  ==========  =========================================================================
 
-Presets (spec T): ``vaswani4``, ``gpt2_3l2h`` and ``tiny`` (tests); ``preset(name, **overrides)``.
+Presets (spec T): ``vaswani4``, ``gpt2_3l2h`` and ``tiny`` (tests), in :data:`PRESETS`;
+``preset(name, **overrides)`` applies overrides through :func:`refimpl.core.config.apply_overrides`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from refimpl.core.arrays import is_int as _is_int
 from refimpl.core.arrays import require as _require
+from refimpl.core.config import apply_overrides
 
 NORMS = ("post", "pre")
 ACTIVATIONS = ("relu", "gelu")
@@ -90,50 +92,39 @@ class TransformerConfig:
 
     def replace(self, **changes) -> TransformerConfig:
         """A copy with ``changes`` applied (validated); unknown field names → ``ValueError``."""
-        _check_fields(changes)
-        return dataclasses.replace(self, **changes)
+        return apply_overrides(self, changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def _check_fields(changes) -> None:
-    fields = [f.name for f in dataclasses.fields(TransformerConfig)]
-    bad = sorted(set(changes) - set(fields))
-    if bad:
-        raise ValueError(f"unknown TransformerConfig field(s) {bad}; allowed: {fields}")
-
-
-def _presets() -> dict[str, TransformerConfig]:
-    return {
-        # spec T / spec Y Fig. 2(b), Fig. 5: Vaswani et al. 2017 block, 4 layers, d_model 256, d_ff 512,
-        # post-norm, ReLU, no mask, no positions (Y prompts are sets), per-position read-out, squared
-        # loss. [C] H = 8, d_in = 101 (spec Y tokens d = 100 plus the label row), Xavier init (the
-        # usual choice for post-norm models); override any of them.
-        "vaswani4": TransformerConfig(
-            n_layers=4, d_model=256, n_heads=8, d_ff=512, d_in=101, norm="post", activation="relu",
-            causal=False, positions="none", max_T=256, readout="all", loss="squared", init="xavier",
-        ),
-        # spec T / spec L E1, E2, E7: small GPT-2, 3 layers, 2 heads, pre-norm, GELU, causal mask,
-        # learned positions, last-position read-out, hinge loss. [C] d_model 64, d_ff 256, GPT-2 init
-        # N(0, 0.02²); d_in = 41 and max_T = 64 are defaults to override with the data's sizes.
-        "gpt2_3l2h": TransformerConfig(
-            n_layers=3, d_model=64, n_heads=2, d_ff=256, d_in=41, norm="pre", activation="gelu",
-            causal=True, positions="learned", max_T=64, readout="last", loss="hinge", init="gpt2",
-        ),
-        # tests: every feature small (both norms etc. are exercised through overrides)
-        "tiny": TransformerConfig(
-            n_layers=2, d_model=8, n_heads=2, d_ff=12, d_in=3, norm="pre", activation="gelu",
-            causal=True, positions="learned", max_T=8, readout="all", loss="squared", init="gpt2",
-        ),
-    }
-
-
-PRESET_NAMES = ("vaswani4", "gpt2_3l2h", "tiny")
+PRESETS: dict[str, TransformerConfig] = {
+    # spec T / spec Y Fig. 2(b), Fig. 5: Vaswani et al. 2017 block, 4 layers, d_model 256, d_ff 512,
+    # post-norm, ReLU, no mask, no positions (Y prompts are sets), per-position read-out, squared
+    # loss. [C] H = 8, d_in = 101 (spec Y tokens d = 100 plus the label row), Xavier init (the
+    # usual choice for post-norm models); override any of them.
+    "vaswani4": TransformerConfig(
+        n_layers=4, d_model=256, n_heads=8, d_ff=512, d_in=101, norm="post", activation="relu",
+        causal=False, positions="none", max_T=256, readout="all", loss="squared", init="xavier",
+    ),
+    # spec T / spec L E1, E2, E7: small GPT-2, 3 layers, 2 heads, pre-norm, GELU, causal mask,
+    # learned positions, last-position read-out, hinge loss. [C] d_model 64, d_ff 256, GPT-2 init
+    # N(0, 0.02²); d_in = 41 and max_T = 64 are defaults to override with the data's sizes.
+    "gpt2_3l2h": TransformerConfig(
+        n_layers=3, d_model=64, n_heads=2, d_ff=256, d_in=41, norm="pre", activation="gelu",
+        causal=True, positions="learned", max_T=64, readout="last", loss="hinge", init="gpt2",
+    ),
+    # tests: every feature small (both norms etc. are exercised through overrides)
+    "tiny": TransformerConfig(
+        n_layers=2, d_model=8, n_heads=2, d_ff=12, d_in=3, norm="pre", activation="gelu",
+        causal=True, positions="learned", max_T=8, readout="all", loss="squared", init="gpt2",
+    ),
+}
 
 
 def preset(name: str, **overrides) -> TransformerConfig:
-    """The named preset with ``overrides`` applied; ``ValueError`` for an unknown name or field."""
-    if name not in PRESET_NAMES:
-        raise ValueError(f"unknown transformer preset {name!r}; allowed: {list(PRESET_NAMES)}")
-    return _presets()[name].replace(**overrides)
+    """The named preset with ``overrides`` applied (field names, through
+    :func:`refimpl.core.config.apply_overrides`); ``ValueError`` for an unknown name or field."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown transformer preset {name!r}; allowed: {list(PRESETS)}")
+    return apply_overrides(PRESETS[name], overrides)

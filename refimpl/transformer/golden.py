@@ -18,7 +18,10 @@ Xavier scheme and ``init_std`` 0.5 for ``pos``, then N(0, 0.2²) added to every 
 gain/bias so that none is at its trivial value (an implementation that drops a bias is caught).
 Note ``grad/layer*.attn.b_K`` is zero up to rounding (softmax ignores a shift shared by a query's
 scores); compare it with an absolute tolerance. Post-norm, ReLU, the hinge loss and the
-last-position read-out are not in this file: tests/test_transformer_parity_torch.py covers them.
+last-position read-out are not in this file: tests/test_transformer_parity_torch.py covers them;
+``golden_arrays(seed, config=cfg)`` exports the same arrays for any other configuration (same
+draws; T = min(6, cfg.max_T); targets of shape (B,) for read-out "last", their signs ±1 for the
+hinge loss).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ GOLDEN = TransformerConfig(
     n_layers=2, d_model=16, n_heads=2, d_ff=32, d_in=5, norm="pre", activation="gelu", causal=True,
     positions="learned", max_T=8, readout="all", loss="squared", init="xavier", init_std=0.5,
 )
-B, T = 3, 6
+B, T_GOLDEN = 3, 6
 BIAS_SCALE = 0.2
 ADAM = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
 TRAJECTORY_STEPS = 10
@@ -46,33 +49,40 @@ def _streams(seed):
     return spawn(make_rng(seed), 3)
 
 
-def golden_params(seed: int) -> dict:
-    """The golden parameters of ``seed`` (float64): Xavier init, then biases and layer-norm
-    parameters moved off 0 and 1 by N(0, BIAS_SCALE²)."""
+def golden_params(seed: int, cfg: TransformerConfig = GOLDEN) -> dict:
+    """The golden parameters of ``seed`` (float64): ``init_params(cfg)`` (Xavier for ``GOLDEN``),
+    then biases and layer-norm parameters moved off 0 and 1 by N(0, BIAS_SCALE²)."""
     p_rng, b_rng, _ = _streams(seed)
-    params = init_params(GOLDEN, p_rng)
+    params = init_params(cfg, p_rng)
     for name, v in params.items():
         if v.ndim == 1:  # biases, layer-norm gains and biases, read_out.b
             params[name] = v + BIAS_SCALE * b_rng.standard_normal(v.shape)
     return params
 
 
-def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
-    """Return ``(config_dict, arrays)`` for the golden file of ``seed``."""
+def golden_arrays(seed: int, dtype: str = "float64", *, config: TransformerConfig | None = None) -> tuple[dict, dict]:
+    """Return ``(config_dict, arrays)`` for the golden file of ``seed`` (``config``: another
+    configuration than ``GOLDEN``, see the module docstring)."""
     check_dtype(dtype)
-    params = golden_params(seed)
+    cfg = GOLDEN if config is None else config
+    if not isinstance(cfg, TransformerConfig):
+        raise TypeError(f"config must be a TransformerConfig or None, got {type(cfg).__name__}")
+    T = min(T_GOLDEN, cfg.max_T)
+    params = golden_params(seed, cfg)
     x_rng = _streams(seed)[2]  # independent of the parameters' streams
-    X = x_rng.standard_normal((B, T, GOLDEN.d_in))  # (B, T, d_in)
-    target = x_rng.standard_normal((B, T))  # (B, T)
+    X = x_rng.standard_normal((B, T, cfg.d_in))  # (B, T, d_in)
+    target = x_rng.standard_normal((B, T) if cfg.readout == "all" else (B,))  # like the output
+    if cfg.loss == "hinge":
+        target = np.where(target >= 0, 1.0, -1.0)  # labels ±1
     batch = {"X": X, "target": target}
     # everything is computed in float64, then cast (the float32 file stores rounded references)
-    out, cache = forward(params, X, GOLDEN)
-    loss, grads = loss_and_grads(params, batch, GOLDEN)
+    out, cache = forward(params, batch, cfg)
+    loss, grads = loss_and_grads(params, batch, cfg)
     traj_params = {k: v.copy() for k, v in params.items()}
     opt = Adam(ADAM["lr"], betas=(ADAM["beta1"], ADAM["beta2"]), eps=ADAM["eps"], weight_decay=ADAM["weight_decay"])
     traj = []
     for _ in range(TRAJECTORY_STEPS):
-        L, g = loss_and_grads(traj_params, batch, GOLDEN)
+        L, g = loss_and_grads(traj_params, batch, cfg)
         traj.append(L)
         opt.step(traj_params, g)
 
@@ -84,6 +94,6 @@ def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
     arrays.update({f"grad/{k}": c(v) for k, v in grads.items()})
     arrays["trajectory/loss"] = c(traj)
     arrays.update({f"trajectory/{k}": c(v) for k, v in ADAM.items()})
-    config = {**GOLDEN.to_dict(), "B": B, "T": T, "bias_scale": BIAS_SCALE, "adam": ADAM,
+    config = {**cfg.to_dict(), "B": B, "T": T, "bias_scale": BIAS_SCALE, "adam": ADAM,
               "trajectory_steps": TRAJECTORY_STEPS}
     return config, arrays

@@ -38,9 +38,11 @@ In both: ``pos`` N(0, init_std²), biases 0, layer-norm gains 1 and biases 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from refimpl.core.arrays import check_array
+from refimpl.core.arrays import check_array, check_choice
 from refimpl.core.ops import (
     hinge_backward,
     hinge_forward,
@@ -61,6 +63,19 @@ from refimpl.transformer.blocks import (
     read_out_forward,
 )
 from refimpl.transformer.config import TransformerConfig
+
+BACKENDS = ("numpy",)  # values of loss_and_grads(..., backend=): NumPy + BLAS only (no Numba path yet)
+
+# Every parameter name, in the order of ``param_shapes``: ``layer{l}`` stands for layer0 ..
+# layer{n_layers − 1}; ``pos`` exists with positions "learned" only, ``ln_f.*`` with norm "pre" only.
+PARAM_NAMES = (
+    "read_in.W", "read_in.b", "pos",
+    "layer{l}.attn.W_Q", "layer{l}.attn.b_Q", "layer{l}.attn.W_K", "layer{l}.attn.b_K",
+    "layer{l}.attn.W_V", "layer{l}.attn.b_V", "layer{l}.attn.W_O", "layer{l}.attn.b_O",
+    "layer{l}.ln1.g", "layer{l}.ln1.b", "layer{l}.ff.W1", "layer{l}.ff.b1", "layer{l}.ff.W2", "layer{l}.ff.b2",
+    "layer{l}.ln2.g", "layer{l}.ln2.b",
+    "ln_f.g", "ln_f.b", "read_out.W", "read_out.b",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,12 +108,16 @@ def param_shapes(cfg: TransformerConfig) -> dict[str, tuple]:
 
 
 def init_params(cfg: TransformerConfig, seed, dtype=np.float64) -> dict[str, np.ndarray]:
-    """Initial parameters (scheme in the module docstring), drawn in float64 from ``seed`` in the
-    order of :func:`param_shapes`, then cast to ``dtype``."""
+    """Initial parameters (scheme in the module docstring), drawn in float64 from ``seed`` (an int
+    or a Generator) in the order of :func:`param_shapes`, then cast to ``dtype`` (float64 or
+    float32; anything else → ``TypeError``)."""
     _check_cfg(cfg)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float64, np.float32):
-        raise ValueError(f"dtype must be float64 or float32, got {dtype}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float64 or float32, got {dt}")
     rng = make_rng(seed)
     params = {}
     for name, shape in param_shapes(cfg).items():
@@ -117,8 +136,14 @@ def init_params(cfg: TransformerConfig, seed, dtype=np.float64) -> dict[str, np.
         else:  # xavier
             limit = np.sqrt(6.0 / (shape[0] + shape[1]))
             p = rng.uniform(-limit, limit, size=shape)
-        params[name] = p.astype(dtype)
+        params[name] = p.astype(dt)
     return params
+
+
+# --------------------------------------------------------------------------------------------
+# input checks: ValueError / TypeError naming the argument, before any computation
+# --------------------------------------------------------------------------------------------
+FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def _check_cfg(cfg) -> None:
@@ -126,10 +151,20 @@ def _check_cfg(cfg) -> None:
         raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__}")
 
 
+def _float_array(name: str, x, shape) -> np.ndarray:
+    """``check_array`` that refuses (instead of converting) integer, bool and float16 arrays."""
+    if isinstance(x, (np.ndarray, np.generic, list, tuple)):
+        dt = np.asarray(x).dtype
+        if dt.kind in "biuf" and dt not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must have dtype float64 or float32, got dtype {dt}")
+    return check_array(name, x, shape=shape)
+
+
 def check_params(params, cfg: TransformerConfig) -> dict:
-    """Validate the parameter dict against ``cfg``: every name, its shape, finite, one float dtype."""
+    """Validate the parameter dict against ``cfg``: every name, its shape, finite, one float dtype
+    (float64 or float32; integer, float16 and mixed dtypes → ``TypeError``)."""
     _check_cfg(cfg)
-    if not hasattr(params, "keys"):
+    if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
     shapes = param_shapes(cfg)
     missing = [k for k in shapes if k not in params]
@@ -138,29 +173,46 @@ def check_params(params, cfg: TransformerConfig) -> dict:
     extra = sorted(set(params) - set(shapes))
     if extra:
         raise ValueError(f"params has keys {extra[:6]} that this config does not use")
-    out = {k: check_array(f"params[{k!r}]", params[k], shape=s) for k, s in shapes.items()}
+    out = {k: _float_array(f"params[{k!r}]", params[k], s) for k, s in shapes.items()}
     dtypes = {a.dtype for a in out.values()}
-    if len(dtypes) != 1 or not np.issubdtype(next(iter(dtypes)), np.floating):
-        raise ValueError(f"params must all have one floating dtype, got {sorted(map(str, dtypes))}")
+    if len(dtypes) != 1:
+        raise TypeError(f"params must all have one dtype (float64 or float32), got a mix of "
+                        f"{sorted(map(str, dtypes))}")
     return out
 
 
-def check_X(X, cfg: TransformerConfig) -> np.ndarray:
-    """X must be (B, T, d_in), B, T ≥ 1, finite; T ≤ max_T with learned positions."""
-    X = check_array("X", X, shape=(None, None, cfg.d_in))
+def check_X(X, cfg: TransformerConfig, name: str = "batch['X']") -> np.ndarray:
+    """X must be (B, T, d_in), B, T ≥ 1, finite, float64 or float32; T ≤ max_T with learned positions."""
+    X = _float_array(name, X, (None, None, cfg.d_in))
     if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must have B ≥ 1 and T ≥ 1, got shape {X.shape}")
+        raise ValueError(f"{name} must have B ≥ 1 and T ≥ 1, got shape {X.shape}")
     if cfg.positions == "learned" and X.shape[1] > cfg.max_T:
-        raise ValueError(f"X has T = {X.shape[1]} tokens but the learned positions cover max_T = {cfg.max_T}")
+        raise ValueError(f"{name} has T = {X.shape[1]} tokens but the learned positions cover max_T = {cfg.max_T}")
     return X
 
 
 def check_target(target, out_shape: tuple, cfg: TransformerConfig) -> np.ndarray:
     """target must have the output's shape ((B, T) for readout "all", (B,) for "last"); ±1 for hinge."""
-    t = check_array("batch['target']", target, shape=out_shape)
+    t = _float_array("batch['target']", target, out_shape)
     if cfg.loss == "hinge" and not np.all(np.abs(t) == 1):
         raise ValueError(f"batch['target'] must hold labels ±1 for the hinge loss, got values {np.unique(t)[:5]}")
     return t
+
+
+def _batch_entry(batch, key: str, name: str, what: str):
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"{name} must be a dict holding {what}, got {type(batch).__name__}")
+    if key not in batch:
+        raise ValueError(f"{name}[{key!r}] is missing: {name} must be a dict holding {what}")
+    return batch[key]
+
+
+def check_batch(batch, cfg: TransformerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, target)`` of ``batch = {"X": (B, T, d_in), "target": (B, T) or (B,)}``, validated."""
+    what = "'X' (B, T, d_in) and 'target' ((B, T) for readout 'all', (B,) for 'last')"
+    X = check_X(_batch_entry(batch, "X", "batch", what), cfg)
+    target = _batch_entry(batch, "target", "batch", what)
+    return X, check_target(target, X.shape[:2] if cfg.readout == "all" else X.shape[:1], cfg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,14 +225,17 @@ def _layer_params(params, l):
     return {n: params[pre + n] for n in names}
 
 
-def forward(params, X, cfg: TransformerConfig, *, check: bool = True):
-    """Model output for X (B, T, d_in): ``(out, cache)`` with out (B, T) for readout "all" and (B,)
-    for "last". ``cache["attn"]``: list over layers of the attention probabilities (B, H, T, T)
-    (query index, key index). X is computed in the parameters' dtype. ``check=False`` skips the
-    validation of params and X (trusted callers in hot loops)."""
+def forward(params, inputs, cfg: TransformerConfig, *, check: bool = True):
+    """Model output for ``inputs["X"]`` (B, T, d_in) (``inputs`` a batch dict; other keys are
+    ignored): ``(out, cache)`` with out (B, T) for readout "all" and (B,) for "last".
+    ``cache["attn"]``: list over layers of the attention probabilities (B, H, T, T) (query index,
+    key index); ``cache["cfg"]``: ``cfg`` (for :func:`backward`). X is computed in the parameters'
+    dtype. ``check=False`` skips the validation of params and inputs (trusted callers in hot loops)."""
     if check:
         params = check_params(params, cfg)
-        X = check_X(X, cfg)
+        X = check_X(_batch_entry(inputs, "X", "inputs", "'X' (B, T, d_in)"), cfg, "inputs['X']")
+    else:
+        X = inputs["X"]
     X = np.asarray(X, dtype=params["read_in.W"].dtype)
     h, c_in = read_in_forward(X, params["read_in.W"], params["read_in.b"], params.get("pos"))  # (B, T, D)
     c_layers = []
@@ -193,12 +248,14 @@ def forward(params, X, cfg: TransformerConfig, *, check: bool = True):
         h, c_lnf = layernorm_block_forward(h, params["ln_f.g"], params["ln_f.b"])  # (B, T, D) final LN
     out, c_out = read_out_forward(h, params["read_out.W"], params["read_out.b"], cfg.readout)
     cache = dict(c_in=c_in, c_layers=c_layers, c_lnf=c_lnf, c_out=c_out,
-                 attn=[c["A"] for c in c_layers], out_shape=out.shape)
+                 attn=[c["A"] for c in c_layers], out_shape=out.shape, cfg=cfg)
     return out, cache
 
 
-def backward(dout, cache, cfg: TransformerConfig) -> dict:
-    """Gradients of Σ dout ⊙ out with respect to every parameter, keyed like the parameters."""
+def backward(dout, cache) -> dict:
+    """Gradients of Σ dout ⊙ out with respect to every parameter, keyed like the parameters
+    (``cache`` from :func:`forward`, which holds the config)."""
+    cfg = cache["cfg"]
     dout = np.asarray(dout)
     if dout.shape != cache["out_shape"]:
         raise ValueError(f"dout must have the output's shape {cache['out_shape']}, got {dout.shape}")
@@ -232,39 +289,73 @@ def loss_from_output(out, target, cfg: TransformerConfig):
     return float(np.mean(losses)), dout
 
 
-def loss_and_grads(params, batch, cfg: TransformerConfig, *, check: bool = True):
-    """``(loss, grads)`` for ``batch = {"X": (B, T, d_in), "target": (B, T) or (B,)}``."""
+def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy", *, check: bool = True,
+                   return_aux: bool = False):
+    """``(loss, grads)`` of the configured loss for ``batch = {"X": (B, T, d_in), "target": (B, T)
+    or (B,)}`` (``(loss, grads, aux)`` with ``return_aux``). ``backend``: one of :data:`BACKENDS`
+    (NumPy + BLAS only). ``check=False`` skips input validation (trusted callers in hot loops).
+
+    ``aux``: ``out`` (the model output), ``attn`` (per layer (B, H, T, T)), ``scale`` and
+    ``kink_margin`` (see :func:`loss_aux`)."""
+    check_choice("backend", backend, BACKENDS)
     if check:
-        if not hasattr(batch, "keys") or "X" not in batch or "target" not in batch:
-            raise ValueError("batch must be a dict with 'X' (B, T, d_in) and 'target' ((B, T) or (B,))")
         params = check_params(params, cfg)
-        X = check_X(batch["X"], cfg)
-        out_shape = X.shape[:2] if cfg.readout == "all" else X.shape[:1]
-        target = check_target(batch["target"], out_shape, cfg)
+        X, target = check_batch(batch, cfg)
     else:
         X, target = batch["X"], batch["target"]
-    out, cache = forward(params, X, cfg, check=False)
+    out, cache = forward(params, {"X": X}, cfg, check=False)
     target = np.asarray(target, dtype=out.dtype)
     loss, dout = loss_from_output(out, target, cfg)
-    return loss, backward(dout, cache, cfg)
+    grads = backward(dout, cache)
+    if return_aux:
+        return loss, grads, loss_aux(params, grads, out, target, cache)
+    return loss, grads
 
 
-def predict(params, X, cfg: TransformerConfig, *, check: bool = True) -> np.ndarray:
+def loss_aux(params, grads, out, target, cache) -> dict:
+    """The ``aux`` of :func:`loss_and_grads`.
+
+    ``scale``: the magnitude S of the terms summed into L, for the rounding floor ~ u·S/ε of a
+    central difference: (1/n) Σ |out − t|·(|out| + |t|) (squared; the rounding of out − t, times
+    the factor it enters with) or (1/n) Σ (1 + |out|) (hinge), plus Σ_k Σ |∂L/∂θ_k ⊙ θ_k|, the
+    change of L when every parameter moves by one relative unit: each sum inside the network
+    (a product with a weight, a bias added) is rounded relative to terms of that size.
+    ``kink_margin``: the smallest hinge margin |1 − t·out| (hinge loss) and |ReLU input| (ReLU
+    feed-forward) in the batch, the distance to the nearest non-differentiable point; ``inf`` when
+    the loss is smooth (squared loss, GELU)."""
+    cfg = cache["cfg"]
+    if cfg.loss == "squared":
+        terms = np.abs(out - target) * (np.abs(out) + np.abs(target))
+    else:
+        terms = 1.0 + np.abs(out)
+    scale = float(np.mean(terms)) + sum(float(np.sum(np.abs(grads[k] * params[k]))) for k in grads)
+    margin = np.inf
+    if cfg.loss == "hinge":
+        margin = min(margin, float(np.min(np.abs(1.0 - target * out))))
+    if cfg.activation == "relu":
+        for c in cache["c_layers"]:
+            h = c["c2"]["c_f"]["c_act"][0]  # (B, T, F) feed-forward pre-activations, r = max(h, 0)
+            margin = min(margin, float(np.min(np.abs(h))))
+    return {"out": out, "attn": cache["attn"], "scale": scale, "kink_margin": margin}
+
+
+def predict(params, inputs, cfg: TransformerConfig, *, check: bool = True) -> np.ndarray:
     """The model output only: (B, T) for readout "all", (B,) for "last"."""
-    return forward(params, X, cfg, check=check)[0]
+    return forward(params, inputs, cfg, check=check)[0]
 
 
 MAX_ATTN_ELEMENTS = 2_000_000  # predict_chunked: B·H·T² attention entries per chunk at most
 
 
 def predict_chunked(params: dict, X: np.ndarray, cfg, *, with_attn: bool = False):
-    """``forward`` over chunks of prompts (bounded memory). Returns out, and with ``with_attn`` the
-    list over layers of (B, H, T, T) attention probabilities."""
+    """``forward`` over chunks of the prompts X (B, T, d_in) (bounded memory; an extra, outside the
+    contract). Returns out, and with ``with_attn`` the list over layers of (B, H, T, T) attention
+    probabilities."""
     B, T = X.shape[0], X.shape[1]
     chunk = max(1, MAX_ATTN_ELEMENTS // (cfg.n_heads * T * T))
     outs, attns = [], []
     for s in range(0, B, chunk):
-        o, cache = forward(params, X[s:s + chunk], cfg)
+        o, cache = forward(params, {"X": X[s:s + chunk]}, cfg)
         outs.append(o)
         if with_attn:
             attns.append(cache["attn"])

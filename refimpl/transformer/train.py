@@ -1,5 +1,5 @@
-"""Training the spec T transformer: Adam (or SGD) on minibatches, for a number of steps or a
-wall-clock budget.
+"""Training the spec T transformer: Adam on minibatches, for a number of steps or a wall-clock
+budget, returning the shared :class:`refimpl.core.trajectory.Trajectory`.
 
 :func:`train_adam` runs Adam on minibatches from a ``batch_fn`` for a number of steps or for a
 wall-clock budget. Only the training steps (minibatch, forward, backward, Adam) run on the clock;
@@ -7,12 +7,12 @@ evaluations at the record points are excluded from it. Every record stores the s
 time so far and the metrics of ``eval_fn``, so a budget run can be plotted against time and
 against iterations. BLAS threads are pinned (``threads``, default 1) so that runs of different
 sizes compete for the same resources; wall-clock results are not bit-reproducible, step-count
-results are (same seed → same numbers).
+results are (same seed → same numbers). :func:`train` is the contract's ``train``: ``train_adam``
+on the synthetic teacher task of ``refimpl.transformer.data``.
 """
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable
 
@@ -20,24 +20,38 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from refimpl.core.arrays import is_int
+from refimpl.core.arrays import check_choice, is_int
+from refimpl.core.errors import check_finite
 from refimpl.core.optim import Adam, lr_at
-from refimpl.transformer.model import loss_and_grads
+from refimpl.core.trajectory import Trajectory
+from refimpl.transformer.data import make_data, sample_batch, streams
+from refimpl.transformer.model import BACKENDS, init_params, loss_and_grads, loss_from_output, predict
 
 
 def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float, steps: int | None = None,
                budget_s: float | None = None, eval_fn: Callable[[dict], dict] | None = None,
                eval_every: int | None = None, eval_every_s: float | None = None, snapshot_every: int | None = None,
                threads: int | None = 1, progress: bool | None = None, desc: str = "transformer Adam",
-               max_steps: int = 10 ** 9, schedule: str = "constant", warmup: int = 0) -> dict:
+               max_steps: int = 10 ** 9, schedule: str = "constant", warmup: int = 0,
+               seed: int | None = None) -> Trajectory:
     """Adam (β = (0.9, 0.999), ε = 1e−8) on ``loss_and_grads(params, batch_fn(step), cfg)``.
 
     Stop after ``steps`` steps, or once the training time reaches ``budget_s`` seconds (exactly
-    one of the two). Records (step 0, every ``eval_every`` steps or every ``eval_every_s`` seconds
-    of training time, and the end): ``step``, ``time`` (training seconds, evaluations excluded) and
-    every metric of ``eval_fn(params)``. ``loss`` holds the minibatch loss of every step (before
-    its update) and ``step_time`` its duration. ``params`` is updated in place and returned.
-    A non-finite loss stops training and sets ``diverged``; ``max_steps`` caps a budget run.
+    one of the two); ``max_steps`` caps a budget run. ``params`` is updated in place. Returns a
+    :class:`Trajectory` (model ``"transformer"``, ``config`` = cfg, ``seed`` as given, ``params``
+    the trained dict itself):
+
+    - ``history``: per step ``step``, ``loss`` (the minibatch loss before the step's update),
+      ``lr`` (the learning rate used) and ``step_time`` (its duration in seconds);
+    - ``records`` (step 0, every ``eval_every`` steps or every ``eval_every_s`` seconds of training
+      time, and the end): ``step``, ``time`` (training seconds, evaluations excluded) and every
+      metric of ``eval_fn(params)``, stacked along the first axis;
+    - ``snapshots``: {step: params copy} every ``snapshot_every`` steps and at the end;
+    - ``extra``: ``train_time`` (seconds on the clock), ``threads``, ``budget_s``, ``schedule``;
+      ``wall_s``: the whole run, evaluations included.
+
+    A non-finite loss or gradient raises :class:`refimpl.core.errors.NonFiniteError` naming the
+    step and the tensor (before the step's update).
 
     Learning rate (:func:`lr_at`, recorded per step in ``lr``): a linear warm-up over ``warmup``
     steps, then ``lr`` (``schedule="constant"``) or a cosine decay to 0 at ``steps``
@@ -68,7 +82,7 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
     losses, step_times, lrs, snapshots = [], [], [], {}
     clock = 0.0
     next_eval_s = 0.0
-    diverged = False
+    wall0 = time.perf_counter()
 
     def record(step):
         rec["step"].append(step)
@@ -77,13 +91,12 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
             for k, v in eval_fn(params).items():
                 rec.setdefault(k, []).append(v)
 
-    total = steps if steps is not None else None
-    bar = tqdm(total=total, desc=desc, disable=(None if progress is None else not progress), leave=False)
-    with threadpool_limits(limits=threads):
+    bar = tqdm(total=steps, desc=desc, disable=(None if progress is None else not progress), leave=False)
+    with threadpool_limits(limits=threads), bar:
         step = 0
         while True:
             done = (steps is not None and step >= steps) or (budget_s is not None and clock >= budget_s) \
-                or step >= max_steps or diverged
+                or step >= max_steps
             if snapshot_every is not None and (step % snapshot_every == 0 or done):
                 snapshots[step] = {k: v.copy() for k, v in params.items()}
             due = (step == 0 or (eval_every is not None and step % eval_every == 0)
@@ -99,12 +112,12 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
             t0 = time.perf_counter()
             batch = batch_fn(step)
             loss, grads = loss_and_grads(params, batch, cfg, check=(step == 0))
-            if not np.isfinite(loss):
-                diverged = True
-            else:
-                opt.lr = lr_at(step, lr, steps=steps, warmup=warmup, schedule=schedule)
-                lrs.append(opt.lr)
-                opt.step(params, grads)
+            hint = f"after {step} Adam steps at lr {opt.lr:g} (a smaller lr, or check the minibatch)"
+            check_finite("loss", loss, step=step, hint=hint)
+            check_finite("grads", grads, step=step, hint=hint)
+            opt.lr = lr_at(step, lr, steps=steps, warmup=warmup, schedule=schedule)
+            lrs.append(opt.lr)
+            opt.step(params, grads)
             dt = time.perf_counter() - t0
             clock += dt
             losses.append(float(loss))
@@ -113,24 +126,50 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
             bar.update(1)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss:.3g}", t=f"{clock:.0f}s")
-    bar.close()
-    out = {k: np.asarray(v) for k, v in rec.items()}
-    out.update(loss=np.asarray(losses), step_time=np.asarray(step_times), lr=np.asarray(lrs), steps_done=step,
-               train_time=clock, diverged=diverged, params=params, snapshots=snapshots, threads=threads)
-    return out
+    history = {"step": np.arange(step), "loss": np.asarray(losses), "lr": np.asarray(lrs),
+               "step_time": np.asarray(step_times)}
+    return Trajectory(model="transformer", config=cfg, seed=seed, params=params, history=history,
+                      records={k: np.asarray(v) for k, v in rec.items()}, backend="numpy",
+                      wall_s=time.perf_counter() - wall0, snapshots=snapshots,
+                      extra={"train_time": clock, "threads": threads, "budget_s": budget_s, "schedule": schedule})
 
 
-def train_steps(params: dict, cfg, batch_fn, steps: int, opt, *, progress: bool = False) -> list[float]:
-    """Run ``steps`` optimiser steps on ``batch_fn(step) -> {"X", "target"}``; returns the loss of
-    each step (measured before its update). ``params`` is updated in place."""
-    if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"steps must be an int ≥ 0, got {steps!r}")
-    it = range(steps)
-    if progress:
-        it = tqdm(it, desc="train", disable=None)
-    losses = []
-    for s in it:
-        loss, grads = loss_and_grads(params, batch_fn(s), cfg, check=(s == 0))
-        opt.step(params, grads)
-        losses.append(loss)
-    return losses
+def train(cfg, seed: int, *, backend: str = "numpy", steps: int | None = 200, lr: float = 1e-2,
+          batch_size: int = 16, T: int | None = None, budget_s: float | None = None, eval_every: int | None = None,
+          n_eval: int = 256, snapshot_every: int | None = None, schedule: str = "constant", warmup: int = 0,
+          dtype=np.float64, threads: int | None = 1, progress: bool | None = None) -> Trajectory:
+    """Train ``init_params(cfg, seed, dtype)`` by Adam on the synthetic teacher task [C] of
+    ``make_data(cfg, seed, T=T)`` (``refimpl.transformer.data``): ``steps`` steps (or, with
+    ``steps=None``, ``budget_s`` seconds of training) of ``batch_size`` fresh sequences from the
+    ``batches`` stream of ``seed``, learning rate ``lr`` (``schedule``/``warmup`` as ``train_adam``).
+
+    Returns the :class:`Trajectory` of :func:`train_adam` with ``seed``, ``data`` = the task, and
+    the record ``eval_loss``: the configured loss on ``n_eval`` fixed sequences (the ``eval``
+    stream of ``seed``) at step 0, every ``eval_every`` steps (default steps / 10) and the end.
+    ``backend``: one of ``BACKENDS`` (``"numpy"``)."""
+    check_choice("backend", backend, BACKENDS)
+    if not (is_int(seed) and seed >= 0):
+        raise ValueError(f"seed must be an int ≥ 0 (the run records it), got {seed!r}")
+    if not (is_int(batch_size) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an int ≥ 1, got {batch_size!r}")
+    if not (is_int(n_eval) and n_eval >= 1):
+        raise ValueError(f"n_eval must be an int ≥ 1, got {n_eval!r}")
+    params = init_params(cfg, seed, dtype)
+    data = make_data(cfg, seed, T=T)
+    rngs = streams(seed)
+    eval_batch = sample_batch(data, n_eval, rngs["eval"])
+    eval_target = eval_batch["target"].astype(params["read_in.W"].dtype)
+
+    def batch_fn(step):
+        return sample_batch(data, batch_size, rngs["batches"])
+
+    def eval_fn(p):
+        return {"eval_loss": loss_from_output(predict(p, eval_batch, cfg, check=False), eval_target, cfg)[0]}
+
+    if eval_every is None and steps:
+        eval_every = max(1, steps // 10)
+    traj = train_adam(params, cfg, batch_fn, lr=lr, steps=steps, budget_s=budget_s, eval_fn=eval_fn,
+                      eval_every=eval_every, snapshot_every=snapshot_every, threads=threads, progress=progress,
+                      desc="transformer (teacher task)", schedule=schedule, warmup=warmup, seed=seed)
+    traj.data = data
+    return traj

@@ -11,6 +11,7 @@ from scipy import stats
 from scipy.optimize import nnls
 
 from refimpl.core.claims import Claim, verdict
+from refimpl.core.trajectory import Trajectory
 from refimpl.yang2024.config import Config, preset
 from refimpl.yang2024.data import make_dictionary, sample_prompts
 from refimpl.yang2024.model import forward, init_params, predict
@@ -327,9 +328,10 @@ FIG2B_FALL = 0.5  # "fall": every curve's last record ≤ 0.5 × its first recor
 FIG2B_OOD_ABOVE = 0.9  # OOD inference loss > in-domain at ≥ 90% of the records (as the Fig. 2(a) row)
 
 
-def check_fig2b(run: dict, setting: str = "", fall: float = FIG2B_FALL, ood_above: float = FIG2B_OOD_ABOVE) -> Claim:
-    """``run``: a ``run_yang`` result with records ``step``, ``train``, ``in``, ``ood``."""
-    tr, ind, ood = (np.asarray(run[k], dtype=float) for k in ("train", "in", "ood"))
+def check_fig2b(run: Trajectory, setting: str = "", fall: float = FIG2B_FALL, ood_above: float = FIG2B_OOD_ABOVE) -> Claim:
+    """``run``: a ``run_yang`` Trajectory (``refimpl.core.trajectory``) with records ``step``,
+    ``train``, ``in``, ``ood``."""
+    tr, ind, ood = (np.asarray(run.records[k], dtype=float) for k in ("train", "in", "ood"))
     ratios = {k: float(v[-1] / v[0]) for k, v in (("train", tr), ("in", ind), ("ood", ood))}
     frac = float(np.mean(ood > ind))
     ok = all(r <= fall for r in ratios.values()) and frac >= ood_above and bool(np.all(np.isfinite(tr)))
@@ -339,9 +341,9 @@ def check_fig2b(run: dict, setting: str = "", fall: float = FIG2B_FALL, ood_abov
         f"{setting}: training loss {tr[0]:.3g} → {tr[-1]:.3g}; inference (1/K)‖ŷ − ŷ*‖² in-domain "
         f"{ind[0]:.3g} → {ind[-1]:.3g}, OOD {ood[0]:.3g} → {ood[-1]:.3g} (last/first: "
         + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
-        + f"); OOD > in-domain at {100 * frac:.0f}% of {len(ind)} records after {int(run['steps_done'])} steps",
+        + f"); OOD > in-domain at {100 * frac:.0f}% of {len(ind)} records after {run.steps_done} steps",
         f"each curve's last record ≤ {fall:g} × its first; OOD > in-domain at ≥ {100 * ood_above:.0f}% of records",
-        verdict(ok), numbers={"step": run["step"], "train": tr, "in": ind, "ood": ood, "ratios": ratios,
+        verdict(ok), numbers={"step": run.records["step"], "train": tr, "in": ind, "ood": ood, "ratios": ratios,
                               "ood_above_frac": frac})
 
 
@@ -353,13 +355,13 @@ FIG5_STEPS_RHO = -0.8  # "larger H completes fewer steps": Spearman ρ(H, steps 
 FIG5_STEPS_RATIO = 0.75  # ... and steps(largest H) ≤ 0.75 × steps(smallest H)
 
 
-def _final(run: dict) -> float:
-    return float(np.asarray(run["train"], dtype=float)[-1])
+def _final(run: Trajectory) -> float:
+    return float(np.asarray(run.records["train"], dtype=float)[-1])
 
 
 def check_fig5_best_h(runs: dict, setting: str = "", small_h: int = FIG5_SMALL_H) -> Claim:
-    """``runs``: {H: budget run} with records ``train`` (training loss on a fixed subset of the pool),
-    ``steps_done``. The H with the lowest final training loss must be ≤ ``small_h``."""
+    """``runs``: {H: budget run}, Trajectories with records ``train`` (training loss on a fixed
+    subset of the pool). The H with the lowest final training loss must be ≤ ``small_h``."""
     Hs = sorted(runs)
     final = {H: _final(runs[H]) for H in Hs}
     finite = {H: v for H, v in final.items() if np.isfinite(v)}
@@ -371,18 +373,20 @@ def check_fig5_best_h(runs: dict, setting: str = "", small_h: int = FIG5_SMALL_H
         f"the lowest final loss at H ≤ {small_h} (paper: best at H = 4; its remark that too small an H does not "
         f"converge is not tested by this row)", verdict(best is not None and best <= small_h),
         numbers={"H": Hs, "final": [final[H] for H in Hs], "best_H": best,
-                 "steps": [int(runs[H]["steps_done"]) for H in Hs]})
+                 "steps": [runs[H].steps_done for H in Hs]})
 
 
 def check_fig5_steps(runs: dict, setting: str = "", rho_max: float = FIG5_STEPS_RHO,
                      ratio: float = FIG5_STEPS_RATIO) -> Claim:
-    """Larger H completes fewer steps in the same training time."""
+    """Larger H completes fewer steps in the same training time (``runs``: {H: budget Trajectory}
+    with history ``step_time`` and ``extra["train_time"]``)."""
     Hs = sorted(runs)
-    steps = np.array([int(runs[H]["steps_done"]) for H in Hs])
-    ms = np.array([1e3 * float(np.median(runs[H]["step_time"])) if len(runs[H]["step_time"]) else np.nan for H in Hs])
+    steps = np.array([runs[H].steps_done for H in Hs])
+    ms = np.array([1e3 * float(np.median(runs[H].history["step_time"])) if len(runs[H].history["step_time"])
+                   else np.nan for H in Hs])
     rho = float(stats.spearmanr(Hs, steps)[0]) if len(set(steps.tolist())) > 1 else 0.0
     r = float(steps[-1] / steps[0]) if steps[0] > 0 else float("inf")
-    budget = [float(runs[H]["train_time"]) for H in Hs]
+    budget = [float(runs[H].extra["train_time"]) for H in Hs]
     return Claim(
         "Fig5b", "fixed wall-clock budget: larger H completes fewer steps", "spec Y §6 Fig. 5(b)",
         f"{setting}: steps completed " + ", ".join(f"H={H}: {s}" for H, s in zip(Hs, steps))
@@ -392,10 +396,10 @@ def check_fig5_steps(runs: dict, setting: str = "", rho_max: float = FIG5_STEPS_
         numbers={"H": Hs, "steps": steps, "median_step_ms": ms, "rho": rho, "ratio": r, "train_time": budget})
 
 
-def loss_at_step(run: dict, step: float) -> float:
-    """Training loss at ``step`` interpolated (in log loss) between the records."""
-    s = np.asarray(run["step"], dtype=float)
-    v = np.asarray(run["train"], dtype=float)
+def loss_at_step(run: Trajectory, step: float) -> float:
+    """Training loss at ``step`` interpolated (in log loss) between the records of the Trajectory ``run``."""
+    s = np.asarray(run.records["step"], dtype=float)
+    v = np.asarray(run.records["train"], dtype=float)
     if step > s[-1]:
         return float("nan")
     return float(np.exp(np.interp(step, s, np.log(np.maximum(v, 1e-300)))))
@@ -405,7 +409,7 @@ def fig5_per_iteration(runs: dict, setting: str = "") -> Claim:
     """Reported (no verdict): the training loss of every H at the same iteration count (the fewest
     steps any H completed), separating the per-step effect of H from its cost per step."""
     Hs = sorted(runs)
-    common = min(int(runs[H]["steps_done"]) for H in Hs)
+    common = min(runs[H].steps_done for H in Hs)
     at = {H: loss_at_step(runs[H], common) for H in Hs}
     finite = {H: v for H, v in at.items() if np.isfinite(v)}
     best = min(finite, key=finite.get) if finite else None

@@ -55,14 +55,15 @@ def _tcfg(base, p):
     return preset("gpt2_3l2h", d_in=base.data.d, max_T=p["l_range"][1] + 1)
 
 
-def train_deep(base, tcfg, p, seed, progress) -> dict:
-    """Train the GPT-2 for one seed and measure its E7 trajectory (snapshots dropped after)."""
+def train_deep(base, tcfg, p, seed, progress):
+    """Train the GPT-2 for one seed and measure its E7 trajectory: the ``train_li`` Trajectory with
+    ``extra["traj"]`` (snapshots dropped after)."""
     inst = li_instance(base, seed)
     res = train_li(tcfg, inst, lr=p["lr"], steps=p["steps"], batch_size=p["batch"], l_range=p["l_range"], seed=seed,
                    snapshot_every=p["snapshot_every"], eval_every=p["eval_every"], schedule="constant",
                    warmup=p["warmup"], progress=progress, desc=f"li2024 GPT-2 seed {seed}")
-    res["traj"] = li_attention_trajectory(res, tcfg, inst, p["n_traj"])
-    res.pop("snapshots")
+    res.extra["traj"] = li_attention_trajectory(res, tcfg, inst, p["n_traj"])
+    res.snapshots = {}
     return res
 
 
@@ -92,8 +93,8 @@ def run(ctx) -> list[Claim]:
         e1, e2 = [], []
         for s, r in zip(p["seeds"], deep):
             inst = li_instance(base, s)
-            e1.append(li_ood_curves(r["params"], tcfg, inst, lchecks.L14_S1, p1["lengths"], p["n"], seed=s, alpha=alpha))
-            e2.append({(kind, a): li_error_curve(r["params"], tcfg, inst, e2_lengths, p["n"], seed=s, tasks=kind,
+            e1.append(li_ood_curves(r.params, tcfg, inst, lchecks.L14_S1, p1["lengths"], p["n"], seed=s, alpha=alpha))
+            e2.append({(kind, a): li_error_curve(r.params, tcfg, inst, e2_lengths, p["n"], seed=s, tasks=kind,
                                                  alpha=a, key=2)
                        for kind in ("unseen", "ood") for a in lchecks.E2_ALPHAS})
         return e1, e2
@@ -106,18 +107,19 @@ def run(ctx) -> list[Claim]:
         "deep-train", f"{MODEL} trained on T_tr (Adam, {p['steps']} steps, l ~ U{{{p['l_range'][0]}..{p['l_range'][1]}}})",
         "spec L §6 (E1, E2, E7 setting)",
         "unseen-task error at l_ts = 20 on the evaluation batch, start → end: "
-        + ", ".join(f"seed {s}: {r['error'][0]:.3f} → {r['error'][-1]:.3f}" for s, r in zip(p["seeds"], deep))
-        + "; training time " + ", ".join(f"{r['train_time']:.0f}" for r in deep) + " s",
+        + ", ".join(f"seed {s}: {r.records['error'][0]:.3f} → {r.records['error'][-1]:.3f}"
+                    for s, r in zip(p["seeds"], deep))
+        + "; training time " + ", ".join(f"{r.extra['train_time']:.0f}" for r in deep) + " s",
         "reported (the E1/E2/E7 rows presuppose a trained model)", "info",
-        numbers={"error": [r["error"] for r in deep], "step": [r["step"] for r in deep]})
+        numbers={"error": [r.records["error"] for r in deep], "step": [r.records["step"] for r in deep]})
     claims = [
         trained,
         lchecks.deep_claim(lchecks.check_l14_s1(e1_deep), MODEL),
         lchecks.deep_claim(lchecks.check_l14_plateau(e1_deep), MODEL),
         lchecks.compare_at_length(e1_deep, same_seeds, seeds=p["seeds"]),
         lchecks.deep_claim(lchecks.check_e2_length_vs_alpha(e2_deep), MODEL),
-        lchecks.check_e7_every_layer([r["traj"] for r in deep]),
-        lchecks.check_e7_peak([r["traj"] for r in deep]),
+        lchecks.check_e7_every_layer([r.extra["traj"] for r in deep]),
+        lchecks.check_e7_peak([r.extra["traj"] for r in deep]),
     ]
     f1 = figure_e1(ctx, e1_one, e1_deep, p1, p)
     f2 = figure_e2(ctx, e2_one, e2_deep, p1, p)
@@ -177,7 +179,7 @@ def figure_e2(ctx, e2_one, e2_deep, p1, p) -> str:
 
 
 def figure_e7(ctx, deep, p) -> str:
-    trajs = [r["traj"] for r in deep]
+    trajs = [r.extra["traj"] for r in deep]
     L = trajs[0]["same"].shape[1]
     fig, axes = plt.subplots(1, L + 1, figsize=(4.2 * (L + 1), 4.2))
     for k in range(L):
@@ -202,7 +204,8 @@ def figure_e7(ctx, deep, p) -> str:
             ax.legend(fontsize=7, loc="upper left")
     ax = axes[L]
     for j, r in enumerate(deep):
-        ax.semilogy(r["step"], np.maximum(r["error"], 0.5 / 500), color=f"C{j}", label=f"seed {r['seed']}: unseen-task error")
+        ax.semilogy(r.records["step"], np.maximum(r.records["error"], 0.5 / 500), color=f"C{j}",
+                    label=f"seed {r.seed}: unseen-task error")
     ax.set(xlabel="Adam step", ylabel="error (evaluation batch, l_ts = 20)", title="training progress")
     ax.legend(fontsize=7)
     fig.suptitle(f"E7: {MODEL}, per-layer attention on same-pattern contexts (unseen tasks, l_ts = 20, α' = 0.8; "

@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.core.claims import Claim
+from refimpl.core.trajectory import Trajectory
 from refimpl.experiments.yang_deep import make_yang_data, run_yang, yang_batch_fn, yang_losses
 from refimpl.transformer.config import preset
 from refimpl.transformer.train import train_adam
@@ -67,8 +68,9 @@ def _setting(prof, ycfg, ctx) -> str:
             f"(paper: K=200, N=30, d=100, m=20, d_model 256, d_ff 512, batch 256, lr 1e-4)")
 
 
-def fig5_run(tcfg, data, prof, progress) -> dict:
-    """One Fig. 5 budget run: training loss only, on the first ``n_fig5_eval`` pool prompts."""
+def fig5_run(tcfg, data, prof, progress) -> Trajectory:
+    """One Fig. 5 budget run: training loss only, on the first ``n_fig5_eval`` pool prompts (the
+    Trajectory without its parameters)."""
     from refimpl.transformer.model import init_params
 
     small = {**data, "train_eval": data["pool"][:prof["n_fig5_eval"]]}
@@ -79,11 +81,8 @@ def fig5_run(tcfg, data, prof, progress) -> dict:
     params = init_params(tcfg, prof["seed"])
     res = train_adam(params, tcfg, yang_batch_fn(data, prof["batch"], prof["seed"] + 1), lr=prof["lr"],
                      budget_s=prof["budget_s"], eval_fn=ev, eval_every_s=prof["eval_every_s"], threads=1,
-                     progress=progress, desc=f"Fig. 5 H={tcfg.n_heads}")
-    res.pop("snapshots")
-    res.pop("params")
-    res["n_heads"] = tcfg.n_heads
-    return res
+                     progress=progress, desc=f"Fig. 5 H={tcfg.n_heads}", seed=prof["seed"])
+    return _strip(res)
 
 
 def run(ctx) -> list[Claim]:
@@ -111,16 +110,18 @@ def run(ctx) -> list[Claim]:
     return [c2, *claims5]
 
 
-def _strip(res: dict) -> dict:
-    res.pop("params", None)
+def _strip(res: Trajectory) -> Trajectory:
+    """The run without its parameters (what the cache keeps)."""
+    res.params = {}
     return res
 
 
 def fig2b(ctx, r, ycfg, prof) -> str:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.semilogy(r["step"], r["train"], label="training loss (1/2K)Σ(ŷ − y)² (fixed pool subset)")
-    ax.semilogy(r["step"], r["in"], label="in-domain (1/K)‖ŷ − ŷ*‖²")
-    ax.semilogy(r["step"], r["ood"], label="OOD λ ~ N(1, 4I)")
+    rec = r.records
+    ax.semilogy(rec["step"], rec["train"], label="training loss (1/2K)Σ(ŷ − y)² (fixed pool subset)")
+    ax.semilogy(rec["step"], rec["in"], label="in-domain (1/K)‖ŷ − ŷ*‖²")
+    ax.semilogy(rec["step"], rec["ood"], label="OOD λ ~ N(1, 4I)")
     ax.set(xlabel="Adam step", ylabel="loss",
            title=f"Fig. 2(b): 4-layer transformer, H={prof['H']}, d_model={prof['d_model']}, N={ycfg.N}, K={ycfg.K}, "
                  f"d={ycfg.d}, m={ycfg.m} ({ctx.profile})")
@@ -133,20 +134,20 @@ def fig5(ctx, runs, ycfg, prof) -> str:
     Hs = sorted(runs)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     ax = axes[0]
-    final = [float(np.asarray(runs[H]["train"])[-1]) for H in Hs]
+    final = [runs[H].final("train") for H in Hs]
     ax.loglog(Hs, final, "o-", color="C0", label="final training loss")
     ax.set(xlabel="H (heads)", ylabel="final training loss", title=f"(a) after {prof['budget_s']:g} s of training")
     ax.set_xticks(Hs, [str(H) for H in Hs])
     ax2 = ax.twinx()
-    ax2.bar(Hs, [runs[H]["steps_done"] for H in Hs], width=np.array(Hs) * 0.3, color="grey", alpha=0.3,
+    ax2.bar(Hs, [runs[H].steps_done for H in Hs], width=np.array(Hs) * 0.3, color="grey", alpha=0.3,
             label="steps completed")
     ax2.set_ylabel("steps completed (bars)")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=8)
     for k, H in enumerate(Hs):
-        r = runs[H]
-        axes[1].semilogy(r["time"], r["train"], color=f"C{k}", label=f"H = {H} ({r['steps_done']} steps)")
+        r = runs[H].records
+        axes[1].semilogy(r["time"], r["train"], color=f"C{k}", label=f"H = {H} ({runs[H].steps_done} steps)")
         axes[2].semilogy(r["step"], r["train"], color=f"C{k}", label=f"H = {H}")
     axes[1].set(xlabel="training time (s, evaluations excluded; 1 BLAS thread)", ylabel="training loss",
                 title="(b) loss vs time")

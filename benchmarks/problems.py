@@ -58,7 +58,8 @@ class Problem:
 
     ``params``/``batch``/``options`` are exactly what refimpl's loss function of ``model`` takes
     (for ``huang2023_C``: params {"C"}, batch {"p", "counts", "weights"}, options
-    {"attend_to_query"}, the arguments of ``population.loss_and_grad_C``). ``optimizer`` is
+    {"attend_to_query"}, the arguments of ``population.loss_and_grad_C``; for ``yang2024`` the loss
+    option goes into the model's config, :func:`yang2024_config`). ``optimizer`` is
     ``{"name": "sgd", "lr"}`` or ``{"name": "adam", "lr", "betas", "eps"}``. ``trainable`` lists
     the parameters the optimiser updates (the others, e.g. li2024's ``a``, stay fixed).
     """

@@ -5,7 +5,7 @@ measurements into verdicts with the thresholds written beside them. Fits and ran
 from :mod:`refimpl.core.stats`.
 
     from refimpl.yang2024 import checks
-    claim = checks.check_y11(checks.measure_y11())     # Claim("Y11a", ...), verdict "pass" | "fail"
+    c11a, c11b = checks.check_y11(checks.measure_y11())   # Claims Y11a, Y11b; .verdict "pass" | "fail"
 """
 
 from __future__ import annotations

@@ -59,8 +59,9 @@ class Problem:
 
     ``params``/``batch``/``options`` are exactly what refimpl's loss function of ``model`` takes
     (for ``huang2023``: the options are the fields ``loss``, ``attend_to_query`` of the Config that
-    :func:`huang2023_config` builds; for ``huang2023_C``: params {"C"}, batch {"p", "counts",
-    "weights"}, options {"attend_to_query"}, the arguments of ``population.loss_and_grad_C``). ``optimizer`` is
+    :func:`huang2023_config` builds; for ``yang2024`` the loss option goes into the model's config,
+    :func:`yang2024_config`; for ``huang2023_C``: params {"C"}, batch {"p", "counts", "weights"},
+    options {"attend_to_query"}, the arguments of ``population.loss_and_grad_C``). ``optimizer`` is
     ``{"name": "sgd", "lr"}`` or ``{"name": "adam", "lr", "betas", "eps"}``. ``trainable`` lists
     the parameters the optimiser updates (the others, e.g. li2024's ``a``, stay fixed).
     """
@@ -189,14 +190,25 @@ def _li2024(s: dict, rng: np.random.Generator) -> Problem:
     )
 
 
+def yang2024_config(problem: Problem):
+    """The spec Y ``Config`` of a yang2024 problem: its sizes, τ and loss option (Adam, lr 1e−4,
+    batch B as the ``fig2`` preset, spec Y9 [P])."""
+    from refimpl.yang2024 import preset
+
+    c = problem.config
+    return preset("fig2", K=c["K"], N=c["N"], d=c["d"], m=c["m"], H=c["H"], tau=c["tau"], batch_size=c["B"],
+                  loss=problem.options["loss"])
+
+
 def _yang2024(s: dict, rng: np.random.Generator) -> Problem:
     from refimpl.yang2024 import init_params, make_dictionary, preset, sample_prompts
 
     require(s["N"] <= s["K"], f"yang2024 needs N ≤ K (spec Y4), got N={s['N']}, K={s['K']}")
-    tau = preset("fig2").tau  # spec Y §8 [C]: τ = 0.01 for Fig. 2
+    cfg = preset("fig2", K=s["K"], N=s["N"], d=s["d"], m=s["m"], H=s["H"], beta=1.0)
+    tau = cfg.tau  # spec Y §8 [C]: τ = 0.01 for Fig. 2
     r_dict, r_init, r_w, r_data = spawn(rng, 4)
     V_all, Z_all = make_dictionary(s["K"], s["d"], s["m"], r_dict)  # spec Y2
-    params = init_params(s["H"], s["d"], s["K"], r_init)  # spec Y6: Q⁰ ~ N(0, 1)
+    params = init_params(cfg, r_init)  # spec Y6: Q⁰ ~ N(0, 1)
     params["w"] = 0.1 * r_w.standard_normal((s["H"], s["K"]))  # [C] w ≠ 0 so ∇Q ≠ 0 (spec Y §7)
     data = sample_prompts(Z_all, s["N"], tau, s["B"], r_data, keep_eps=False)  # spec Y1: B prompts
     batch = {"V_all": V_all, "N": s["N"], "y": data["y"], "y_all": data["y_all"]}
@@ -270,13 +282,14 @@ def huang2023_C_population(problem: Problem):
 
 
 def reference_loss_and_grads(problem: Problem, params: dict, backend: str = "numpy", *, check: bool = True,
-                             outputs: bool = True):
+                             outputs: bool = True, cfg=None):
     """refimpl's loss, gradients and forward outputs at ``params``: ``(loss, grads, outputs)``.
 
     ``outputs`` per model: li2024 {"F", "attn"}; yang2024 {"A_hat", "S"}; huang2023 {"attn",
     "y_hat"}; huang2023_C {"Lk", "Ealpha"} (E_n[α_{k→m}], [k, m]); ``None`` when ``outputs`` is
     False. ``backend``: "numpy" or "numba". ``check=False`` skips refimpl's input validation
-    (what a training loop does after its first step).
+    (what a training loop does after its first step). ``cfg``: the yang2024 ``Config`` when the
+    caller has it already (:func:`yang2024_config`).
     """
     check_choice("backend", backend, ("numpy", "numba"))
     m = problem.model
@@ -286,11 +299,17 @@ def reference_loss_and_grads(problem: Problem, params: dict, backend: str = "num
         res = loss_and_grads(params, problem.batch, huang2023_config(problem), backend, check=check,
                              return_aux=outputs)
         return res[0], res[1], ({"attn": res[2]["attn"], "y_hat": res[2]["out"]} if outputs else None)
+    if m == "yang2024":
+        from refimpl.yang2024 import loss_and_grads
+
+        cfg = yang2024_config(problem) if cfg is None else cfg
+        res = loss_and_grads(params, problem.batch, cfg, backend, check=check, return_aux=outputs)
+        return res[0], res[1], ({"A_hat": res[2]["A_hat"], "S": res[2]["attn"]} if outputs else None)
     if m != "huang2023_C":
         from importlib import import_module
 
         loss_and_grads = import_module(f"refimpl.{m}").loss_and_grads
-        keys = {"li2024": ("F", "attn"), "yang2024": ("A_hat", "S")}[m]
+        keys = {"li2024": ("F", "attn")}[m]
         res = loss_and_grads(params, problem.batch, backend, check=check, return_aux=outputs, **problem.options)
         return res[0], res[1], ({k: res[2][k] for k in keys} if outputs else None)
     pop = huang2023_C_population(problem)
@@ -316,8 +335,8 @@ class ReferenceStep:
     gradients (backend "numpy" or "numba") and the optimiser update; the same interface as the
     competitors' runners (``loss_and_grads``, ``step``, ``params``).
 
-    SGD: W ← W − η ∇W. Adam: the update of ``refimpl.yang2024.train.run_adam`` (bias-corrected,
-    p ← p − lr m̂ / (√v̂ + ε)).
+    SGD: W ← W − η ∇W. Adam: :class:`refimpl.core.optim.Adam` (torch's form, as
+    ``refimpl.yang2024.run_adam``; on backend "numba" its fused kernel, bit-equal to NumPy).
     """
 
     def __init__(self, problem: Problem, backend: str = "numpy"):
@@ -330,40 +349,31 @@ class ReferenceStep:
         self._opt = opt
         self._t = 0
         self._checked = False  # refimpl validates the inputs on the first call only
+        self._cfg = yang2024_config(problem) if problem.model == "yang2024" else None
         if opt["name"] == "adam":
-            self._m = {k: np.zeros_like(self._p[k]) for k in problem.trainable}
-            self._v = {k: np.zeros_like(self._p[k]) for k in problem.trainable}
+            from refimpl.core.optim import Adam
+
+            self._adam = Adam(opt["lr"], opt["betas"], opt["eps"], backend=backend)
 
     def loss_and_grads(self) -> tuple[float, dict]:
         loss, g, _ = reference_loss_and_grads(self.problem, self._p, self.backend, check=not self._checked,
-                                              outputs=False)
+                                              outputs=False, cfg=self._cfg)
         self._checked = True
         return float(loss), g
 
     def outputs(self) -> dict:
-        return reference_loss_and_grads(self.problem, self._p, self.backend)[2]
+        return reference_loss_and_grads(self.problem, self._p, self.backend, cfg=self._cfg)[2]
 
     def step(self) -> float:
         """One step; returns the loss before the update."""
         loss, g = self.loss_and_grads()
         opt = self._opt
         self._t += 1
-        if opt["name"] == "adam" and self.backend == "numba" and self.problem.dtype == "float64":
-            from refimpl.yang2024.kernels import adam_update  # the fused in-place Adam (any float64 array)
-
-            for k in self.problem.trainable:
-                adam_update(self._p[k], g[k], self._m[k], self._v[k], self._t, opt["lr"], opt["betas"], opt["eps"])
+        if opt["name"] == "adam":
+            self._adam.step(self._p, {k: g[k] for k in self.problem.trainable})
             return loss
         for k in self.problem.trainable:
-            if opt["name"] == "sgd":
-                self._p[k] -= opt["lr"] * g[k]
-            else:
-                b1, b2 = opt["betas"]
-                self._m[k] = b1 * self._m[k] + (1 - b1) * g[k]
-                self._v[k] = b2 * self._v[k] + (1 - b2) * g[k] ** 2
-                mh = self._m[k] / (1 - b1 ** self._t)
-                vh = self._v[k] / (1 - b2 ** self._t)
-                self._p[k] -= opt["lr"] * mh / (np.sqrt(vh) + opt["eps"])
+            self._p[k] -= opt["lr"] * g[k]
         return loss
 
     __call__ = step

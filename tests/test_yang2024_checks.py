@@ -117,8 +117,8 @@ def test_y14_one_head_bounded_away_from_zero():
     from refimpl.yang2024.population import excess_and_grad
 
     for _ in range(200):
-        A_hat, _ = Y.forward(3 * rng.standard_normal((1, cfg.d, cfg.d)), 3 * rng.standard_normal((1, cfg.K)),
-                             V_all, cfg.N)
+        A_hat, _ = Y.attention_forward(3 * rng.standard_normal((1, cfg.d, cfg.d)),
+                                       3 * rng.standard_normal((1, cfg.K)), V_all, cfg.N)
         assert excess_and_grad(A_hat, pop)[0] >= m["bound"] * (1 - 1e-12)
     # control: with several heads the same instance goes below the H = 1 bound
     assert C.check_y14(dict(m, final=m["bound"] / 2)).verdict == "fail"

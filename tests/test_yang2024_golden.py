@@ -37,7 +37,7 @@ def test_export_writes_spec_keys_and_consistent_values(golden_file):
     assert np.min(np.abs(g["param/w"])) > 0, "golden w must be random and nonzero (spec Y §7)"
     params = {"Q": g["param/Q"], "w": g["param/w"]}
     batch = {k: g[f"input/{k}"] for k in ("V_all", "Z_all", "N", "tau")}
-    loss, grads, aux = Y.loss_and_grads(params, batch, return_aux=True)
+    loss, grads, aux = Y.loss_and_grads(params, batch, Y.preset("golden"), return_aux=True)
     assert loss == pytest.approx(float(g["output/loss"]), rel=1e-14)
     assert aux["pop"].L_star == pytest.approx(float(g["output/L_star"]), rel=1e-14)
     np.testing.assert_allclose(grads["Q"], g["grad/Q"], rtol=1e-13, atol=1e-17)
@@ -50,6 +50,15 @@ def test_export_writes_spec_keys_and_consistent_values(golden_file):
     # Q_h is not symmetric, so a transposed Q in a candidate is caught
     assert np.max(np.abs(g["param/Q"] - np.swapaxes(g["param/Q"], 1, 2))) > 0.05
     assert np.max(np.abs(grads["Q"] - np.swapaxes(grads["Q"], 1, 2))) > 1e-4
+
+
+def test_golden_arrays_at_package_level_and_with_a_config():
+    config, arrays = Y.golden_arrays(1, "float32")
+    assert config["preset"] == "golden" and arrays["grad/Q"].dtype == np.float32
+    config, arrays = Y.golden_arrays(1, config=Y.preset("golden", H=5))
+    assert config["H"] == 5 and arrays["param/Q"].shape == (5, 4, 4) and config["preset"] is None
+    with pytest.raises(TypeError, match="Config"):
+        Y.golden_arrays(0, config={"H": 5})
 
 
 def test_compare_self_is_clean_and_perturbation_fails(golden_file, tmp_path, capsys):

@@ -1,16 +1,17 @@
-"""Spec Y model (Y4–Y8): the full multi-head layer equals Y5, the closed-form loss equals its
-per-token definition, gradients vs central differences, NumPy == Numba, init Y6, input errors."""
+"""Spec Y model (Y4–Y8), what is specific to it: the full multi-head layer equals Y5, the closed-form
+and sample losses equal their per-token definitions (explicit loops), ŷ = yÂ through the attention
+pair, init Y6, the data model, NaN propagation on both backends, model-specific input errors, and
+NumPy == Numba at the benchmark size. The generic checks (gradients vs central differences, NumPy ==
+Numba on random cases, bad inputs, determinism, golden round trip) are tests/test_contract.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _fd import EPS, RTOL, fd_noise_floor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refimpl import yang2024 as Y
-from refimpl.core import gradcheck
 
 
 @st.composite
@@ -72,39 +73,47 @@ def brute_sample_loss(Q, w, batch):
     return float(np.sum(r * r) / (2 * A.shape[1] * r.shape[0]))
 
 
-def scale_of(params, batch):
-    """Magnitude of the summed terms (finite-difference noise floor)."""
-    w = np.abs(params["w"]).sum(0).max()
-    z = np.max(np.abs(batch["Z_all"])) ** 2 * batch["Z_all"].shape[0]
-    y = np.max(np.abs(batch["y_all"])) ** 2
-    return (1.0 + w) ** 2 * (1.0 + z + y) * (1.0 + np.max(np.abs(params["Q"])))
+def cfg_for(params, batch, loss="population"):
+    H, d, _ = params["Q"].shape
+    m, K = batch["Z_all"].shape
+    return Y.Config(K=K, N=batch["N"], d=d, m=m, H=H, tau=batch["tau"], loss=loss)
 
 
 @pytest.mark.parametrize("loss", ["population", "sample"])
 @settings(max_examples=30)
 @given(case=y_case())
-def test_loss_and_gradients_match_brute_force_and_central_differences(case, loss):
+def test_loss_equals_its_per_token_definition(case, loss):
     params, batch = case
     brute = brute_population_loss if loss == "population" else brute_sample_loss
-    val, grads = Y.loss_and_grads(params, batch, loss=loss)
-    assert val == pytest.approx(brute(params["Q"], params["w"], batch), rel=1e-11, abs=1e-14)
-    rep = gradcheck(lambda p: brute(p["Q"], p["w"], batch), params, grads,
-                    eps=EPS, rtol=RTOL, atol=fd_noise_floor(scale_of(params, batch)), max_entries=40)
-    rep.raise_if_failed()
+    cfg = cfg_for(params, batch, loss)
+    for backend in ("numpy", "numba"):
+        val, _, aux = Y.loss_and_grads(params, batch, cfg, backend, return_aux=True)
+        assert val == pytest.approx(brute(params["Q"], params["w"], batch), rel=1e-11, abs=1e-14)
+        np.testing.assert_allclose(aux["A_hat"], brute_A_hat(params["Q"], params["w"], batch["V_all"], batch["N"]),
+                                   rtol=1e-12, atol=1e-14)
+        # ŷ = yÂ (spec Y5) is the output for the prompts in the batch, whichever loss is optimised
+        np.testing.assert_allclose(aux["out"], batch["y"] @ aux["A_hat"], rtol=1e-13, atol=1e-14)
+        assert aux["scale"] >= abs(val)
+    if loss == "population":  # L = L* + (1/2K)Σ‖Z̄(â_k − a_k)‖²
+        assert val == pytest.approx(aux["pop"].L_star + aux["excess"], rel=1e-14)
 
 
-@pytest.mark.parametrize("loss", ["population", "sample"])
-@settings(max_examples=25)
+@settings(max_examples=30)
 @given(case=y_case())
-def test_numpy_equals_numba(case, loss):
+def test_forward_is_the_attention_pair_times_the_labels(case):
+    """forward/backward (ŷ = yÂ) and attention_forward/backward (θ → Â) are one chain: the
+    gradient of Σ dŷ ⊙ ŷ is the attention backward of ∂Â = yᵀ dŷ."""
     params, batch = case
-    v1, g1, a1 = Y.loss_and_grads(params, batch, loss=loss, return_aux=True)
-    v2, g2, a2 = Y.loss_and_grads(params, batch, "numba", loss=loss, return_aux=True)
-    assert v2 == pytest.approx(v1, rel=1e-12, abs=1e-15)
-    np.testing.assert_allclose(a2["A_hat"], a1["A_hat"], rtol=1e-12, atol=1e-14)
+    cfg = cfg_for(params, batch)
+    y_hat, cache = Y.forward(params, batch, cfg)
+    A_hat, att = Y.attention_forward(params["Q"], params["w"], batch["V_all"], batch["N"])
+    np.testing.assert_array_equal(y_hat, batch["y"] @ A_hat)
+    np.testing.assert_array_equal(cache["attn"], att["S"])
+    np.testing.assert_allclose(cache["attn"].sum(axis=1), 1.0, rtol=1e-14)  # softmax over the N prompt tokens
+    dy = np.random.default_rng(0).standard_normal(y_hat.shape)
+    g1, g2 = Y.backward(dy, cache), Y.attention_backward(batch["y"].T @ dy, att)
     for k in ("Q", "w"):
-        ref = np.max(np.abs(g1[k])) + 1e-300
-        assert np.max(np.abs(g2[k] - g1[k])) <= 1e-12 * max(ref, 1.0), k
+        np.testing.assert_array_equal(g1[k], g2[k])
 
 
 @settings(max_examples=30)
@@ -127,27 +136,38 @@ def test_full_multihead_layer_equals_y5(case, seed):
     W_V = np.zeros((H, 1, d + 1))
     W_V[:, 0, d] = 1.0
     W_O = np.concatenate([np.diag(w[h]) for h in range(H)], axis=1)  # (K, HK)
-    A_hat, _ = Y.forward(Q, w, V_all, N)
+    A_hat, _ = Y.attention_forward(Q, w, V_all, N)
     for y in batch["y"]:
         E = Y.embedding(V_all, y)
         full = Y.full_layer_predict(W_Q, W_K, W_V, W_O, E, N)
-        ref = Y.predict(A_hat, y)
+        ref = y @ A_hat
         assert np.max(np.abs(full - ref)) <= 1e-12 * max(1.0, np.max(np.abs(ref)))
     # the query rows of E carry label 0: changing them must not matter, changing a prompt label must
     assert np.allclose(A_hat, brute_A_hat(Q, w, V_all, N), rtol=1e-12, atol=1e-14)
 
 
 def test_init_y6():
-    p = Y.init_params(4, 6, 20, seed=3, beta=2.0)
+    cfg = Y.Config(K=20, N=5, d=6, m=3, H=4, beta=2.0)
+    p = Y.init_params(cfg, seed=3)
     assert p["Q"].shape == (4, 6, 6) and p["w"].shape == (4, 20)
     assert np.all(p["w"] == 0)
     assert np.std(p["Q"]) == pytest.approx(2.0, rel=0.15)
-    q2 = Y.init_params(4, 6, 20, seed=3, beta=2.0)["Q"]
-    np.testing.assert_array_equal(p["Q"], q2)
+    np.testing.assert_array_equal(p["Q"], Y.init_params(cfg, seed=3)["Q"])
+    np.testing.assert_array_equal(p["Q"], 2.0 * np.random.default_rng(3).standard_normal((4, 6, 6)))  # β N(0, 1)
+    p32 = Y.init_params(cfg, seed=3, dtype=np.float32)
+    assert p32["Q"].dtype == p32["w"].dtype == np.float32
+    np.testing.assert_array_equal(p32["Q"], p["Q"].astype(np.float32))
+    for bad in (np.int64, np.float16, "int32", bool):
+        with pytest.raises(TypeError, match="dtype"):
+            Y.init_params(cfg, 0, dtype=bad)
     # at w = 0 the Q gradient vanishes and Â = 0
-    V_all, Z_all = Y.make_dictionary(20, 6, 3, 0)
-    _, g, aux = Y.loss_and_grads(p, {"V_all": V_all, "Z_all": Z_all, "N": 5, "tau": 0.1}, return_aux=True)
+    data = Y.make_data(cfg, 0)
+    _, g, aux = Y.loss_and_grads(p, data, cfg, return_aux=True)
     assert np.all(g["Q"] == 0) and np.all(aux["A_hat"] == 0) and np.max(np.abs(g["w"])) > 1e-3
+    # float32 parameters give float32 gradients on both backends (the kernels compute in float64)
+    for backend in ("numpy", "numba"):
+        _, g32 = Y.loss_and_grads({**p32, "w": np.full((4, 20), 0.1, np.float32)}, data, cfg, backend)
+        assert g32["Q"].dtype == g32["w"].dtype == np.float32
 
 
 def test_data_model_y1_y4():
@@ -168,30 +188,77 @@ def test_data_model_y1_y4():
     assert E.shape == (6, 30) and np.all(E[5, 6:] == 0) and np.all(E[5, :6] == pr["y"][0])
 
 
-def test_errors_name_the_argument():
-    V_all, Z_all = Y.make_dictionary(8, 3, 2, 0)
-    p = Y.init_params(2, 3, 8, 0)
-    batch = {"V_all": V_all, "Z_all": Z_all, "N": 3, "tau": 0.1}
+def test_make_data_and_sample_batch_are_the_explicit_size_draws():
+    cfg = Y.preset("small", normalize_tokens=False)
+    data = Y.make_data(cfg, 4)
+    V_all, Z_all = Y.make_dictionary(cfg.K, cfg.d, cfg.m, 4, normalize_tokens=False)
+    np.testing.assert_array_equal(data["V_all"], V_all)
+    np.testing.assert_array_equal(data["Z_all"], Z_all)
+    assert (data["N"], data["tau"]) == (cfg.N, cfg.tau)
+    b = Y.sample_batch(data, 7, np.random.default_rng(5), kind="ood")
+    pr = Y.sample_prompts(Z_all, cfg.N, cfg.tau, 7, np.random.default_rng(5), kind="ood", keep_eps=False)
+    np.testing.assert_array_equal(b["y_all"], pr["y_all"])
+    np.testing.assert_array_equal(b["y"], pr["y"])
+    assert b["V_all"] is data["V_all"] and b["N"] == cfg.N
+    with pytest.raises(ValueError, match="data lacks"):
+        Y.sample_batch({"V_all": V_all}, 3, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="data"):
+        Y.sample_batch([V_all, Z_all], 3, np.random.default_rng(0))
+
+
+def test_model_specific_errors():
+    cfg = Y.Config(K=8, N=3, d=3, m=2, H=2)
+    data = Y.make_data(cfg, 0)
+    p = Y.init_params(cfg, 0)
     with pytest.raises(ValueError, match="H must be"):
         Y.Config(H=0)
     with pytest.raises(ValueError, match="N must be"):
         Y.Config(K=5, N=6)
     with pytest.raises(ValueError, match="tau"):
         Y.Config(tau=-1.0)
+    for field, bad in (("loss", "hinge"), ("optimizer", "sgd"), ("lr", 0.0), ("batch_size", 0), ("n_train", 2.5),
+                       ("record_every", 0)):
+        with pytest.raises(ValueError, match=field):
+            Y.preset("tiny", **{field: bad})
     with pytest.raises(ValueError, match="unknown yang2024 preset"):
         Y.preset("nope")
-    with pytest.raises(ValueError, match="batch\\['N'\\]"):
-        Y.loss_and_grads(p, {**batch, "N": 9})
-    with pytest.raises(ValueError, match="params\\['w'\\]"):
-        Y.loss_and_grads({"Q": p["Q"], "w": np.zeros((2, 7))}, batch)
-    with pytest.raises(ValueError, match="backend"):
-        Y.loss_and_grads(p, batch, backend="torch")
-    with pytest.raises(ValueError, match="y_all"):
-        Y.loss_and_grads(p, batch, loss="sample")
-    with pytest.raises(ValueError, match="finite"):
-        Y.loss_and_grads({"Q": p["Q"] * np.nan, "w": p["w"]}, batch)
+    for backend in ("numpy", "numba"):
+        with pytest.raises(ValueError, match="batch\\['N'\\]"):
+            Y.loss_and_grads(p, {**data, "N": 9}, cfg, backend)
+        with pytest.raises(ValueError, match="y_all"):
+            Y.loss_and_grads(p, data, cfg.replace(loss="sample"), backend)
+        with pytest.raises(ValueError, match="batch\\['y'\\]"):
+            b = Y.sample_batch(data, 4, np.random.default_rng(0))
+            Y.loss_and_grads(p, {**b, "y": b["y"][:3]}, cfg.replace(loss="sample"), backend)
+        with pytest.raises(ValueError, match="pop is for"):
+            Y.loss_and_grads(p, data, cfg, backend, pop=Y.population(data["Z_all"], 2, 0.1))
+    with pytest.raises(ValueError, match="inputs\\['y'\\]|batch\\['y'\\]"):
+        Y.forward(p, data, cfg)  # no prompts: Â alone is attention_forward
     with pytest.raises(ValueError, match="kind"):
         Y.sample_tasks(2, 3, 0, kind="cauchy")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_numba_kernels_propagate_non_finite_values_like_numpy(bad):
+    """A non-finite score makes the same softmax columns NaN on both paths, and
+    the loss is NaN on both (training then raises NonFiniteError; tests/test_yang2024_train.py)."""
+    cfg = Y.Config(K=8, N=3, d=3, m=2, H=2)
+    data = Y.make_data(cfg, 0)
+    p = Y.init_params(cfg, 1)
+    p["w"] = p["w"] + 0.5
+    p["Q"][1, 0, 0] = bad
+    out = {}
+    for backend in ("numpy", "numba"):
+        with np.errstate(all="ignore"):
+            val, g, aux = Y.loss_and_grads(p, data, cfg, backend, check=False, return_aux=True)
+        out[backend] = (val, aux["attn"], aux["A_hat"], g)
+    (v1, S1, A1, g1), (v2, S2, A2, g2) = out["numpy"], out["numba"]
+    assert np.isnan(v1) and np.isnan(v2)
+    np.testing.assert_array_equal(np.isnan(S1), np.isnan(S2))
+    np.testing.assert_array_equal(np.isnan(A1), np.isnan(A2))
+    assert np.isnan(S1[1]).any() and not np.isnan(S1[0]).any()  # only the head with the bad entry
+    for k in g1:
+        np.testing.assert_array_equal(np.isfinite(g1[k]), np.isfinite(g2[k]))
 
 
 def test_sample_prompts_without_eps_gives_the_same_labels():
@@ -203,46 +270,17 @@ def test_sample_prompts_without_eps_gives_the_same_labels():
     np.testing.assert_array_equal(b["y"], b["y_all"][:, :4])
 
 
-def test_numba_adam_update_equals_the_numpy_update_of_run_adam():
-    """kernels.adam_update (the benchmark's fused Adam) == the NumPy update in train.run_adam."""
-    from refimpl.yang2024.kernels import adam_update
-
-    rng = np.random.default_rng(7)
-    p = rng.standard_normal((3, 4, 4))
-    p0 = p.copy()
-    m, v = np.zeros_like(p), np.zeros_like(p)
-    p2, m2, v2 = p.copy(), m.copy(), v.copy()
-    b1, b2, lr, eps = 0.9, 0.999, 1e-3, 1e-8
-    for t in range(1, 6):
-        g = rng.standard_normal(p.shape)
-        adam_update(p, g, m, v, t, lr, (b1, b2), eps)
-        m2 = b1 * m2 + (1 - b1) * g  # the lines of train.run_adam
-        v2 = b2 * v2 + (1 - b2) * g**2
-        p2 -= lr * (m2 / (1 - b1 ** (t))) / (np.sqrt(v2 / (1 - b2 ** (t))) + eps)
-    np.testing.assert_allclose(m, m2, rtol=1e-15, atol=0)
-    np.testing.assert_allclose(v, v2, rtol=1e-15, atol=0)
-    np.testing.assert_allclose(p, p2, rtol=1e-14, atol=1e-300)
-    assert np.min(np.abs(p - p0)) > 1e-6  # every entry moved (the updates ~lr may partly cancel)
-    with pytest.raises(ValueError, match="t must be"):
-        adam_update(p, g, m, v, 0, lr)
-    with pytest.raises(ValueError, match="m must be"):
-        adam_update(p, g, m.T, v, 1, lr)
-
-
 @pytest.mark.parametrize("loss", ["sample", "population"])
 def test_numba_equals_numpy_at_the_fig2_size(loss):
     """The stacked-dgemm kernels at the benchmark size (H = 64, N = 30, K = 200, d = 100, B = 256)."""
-    from refimpl.yang2024.data import make_dictionary, sample_prompts
-
-    H, N, K, d, m, B = 64, 30, 200, 100, 20, 256
-    V_all, Z_all = make_dictionary(K, d, m, 0)
-    params = Y.init_params(H, d, K, 1)
-    params["w"] = 0.1 * np.random.default_rng(2).standard_normal((H, K))
-    pr = sample_prompts(Z_all, N, 0.01, B, 3, keep_eps=False)
-    batch = {"V_all": V_all, "N": N, "Z_all": Z_all, "tau": 0.01, "y": pr["y"], "y_all": pr["y_all"]}
-    v1, g1, a1 = Y.loss_and_grads(params, batch, loss=loss, return_aux=True)
-    v2, g2, a2 = Y.loss_and_grads(params, batch, "numba", loss=loss, return_aux=True)
+    cfg = Y.preset("fig2", loss=loss)
+    data = Y.make_data(cfg, 0)
+    params = Y.init_params(cfg, 1)
+    params["w"] = 0.1 * np.random.default_rng(2).standard_normal((cfg.H, cfg.K))
+    batch = Y.sample_batch(data, cfg.batch_size, np.random.default_rng(3))
+    v1, g1, a1 = Y.loss_and_grads(params, batch, cfg, return_aux=True)
+    v2, g2, a2 = Y.loss_and_grads(params, batch, cfg, "numba", return_aux=True)
     assert v2 == pytest.approx(v1, rel=1e-12)
-    np.testing.assert_allclose(a2["S"], a1["S"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(a2["attn"], a1["attn"], rtol=1e-12, atol=1e-15)
     for k in ("Q", "w"):
         assert np.max(np.abs(g2[k] - g1[k])) <= 1e-12 * np.max(np.abs(g1[k])), k

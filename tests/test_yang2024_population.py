@@ -15,7 +15,7 @@ Z_LIMIT = 3.0  # the issue: within three standard errors
 
 def mc_loss(params, V_all, Z_all, N, tau, kind, seed):
     pr = Y.sample_prompts(Z_all, N, tau, MC_PROMPTS, seed, kind=kind)
-    A_hat, _ = Y.forward(params["Q"], params["w"], V_all, N)
+    A_hat, _ = Y.attention_forward(params["Q"], params["w"], V_all, N)
     r = pr["y"] @ A_hat - pr["y_all"]  # (B, K)
     per = np.sum(r * r, axis=1) / (2 * Z_all.shape[1])  # (B,)
     return per.mean(), per.std(ddof=1) / np.sqrt(per.size)
@@ -29,7 +29,7 @@ def test_closed_form_matches_monte_carlo(kind, seed):
     V_all, Z_all = Y.make_dictionary(K, d, m, rng)
     params = {"Q": rng.standard_normal((H, d, d)), "w": 0.7 * rng.standard_normal((H, K))}
     batch = {"V_all": V_all, "Z_all": Z_all, "N": N, "tau": tau}
-    L, _, aux = Y.loss_and_grads(params, batch, return_aux=True)
+    L, _, aux = Y.loss_and_grads(params, batch, Y.Config(K=K, N=N, d=d, m=m, H=H, tau=tau), return_aux=True)
     mean, se = mc_loss(params, V_all, Z_all, N, tau, kind, seed)
     z = (mean - L) / se
     print(f"spec Y7 MC kind={kind} seed={seed}: closed={L:.6f} mc={mean:.6f} se={se:.2e} z={z:+.2f}")

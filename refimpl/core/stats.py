@@ -82,3 +82,58 @@ def ratio_range(t, measured, predicted, window) -> tuple[float, float]:
     if not np.all(np.isfinite(r)):
         raise ValueError(f"measured/predicted is not finite inside the window: {r.tolist()}")
     return float(r.min()), float(r.max())
+
+
+# --- fits used by the spec Y checks
+# (numpy is imported inside the functions: the top of this file is edited elsewhere)
+def log_linear_fit(x, y, lo: float, hi: float) -> tuple[float, float, int]:
+    """Least-squares fit of ln y = a − ρ x on the points with lo ≤ y ≤ hi: ``(ρ, R², n)``.
+
+    ``(nan, nan, n)`` when fewer than 3 points lie in the window (a rate from 2 points has no R²).
+    Used for linear convergence, y = L − L* decaying like e^{−ρt} (spec Y11). Non-finite x or y
+    raise ``ValueError`` (a NaN is never silently left out of the window)."""
+    import numpy as np
+
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D of one length, got shapes {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite")
+    if not (0 < lo <= hi):
+        raise ValueError(f"the window must satisfy 0 < lo ≤ hi, got lo={lo!r}, hi={hi!r}")
+    sel = (y >= lo) & (y <= hi)
+    if sel.sum() < 3:
+        return float("nan"), float("nan"), int(sel.sum())
+    xs, ly = x[sel].astype(float), np.log(y[sel])
+    A = np.vstack([np.ones_like(xs), xs]).T
+    coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
+    res = ly - A @ coef
+    r2 = 1 - np.sum(res ** 2) / np.sum((ly - ly.mean()) ** 2)
+    return float(-coef[1]), float(r2), int(sel.sum())
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation ρ(x, y); 0.0 when either sequence is constant (no monotone
+    association; scipy would return NaN with a warning). Non-finite input raises ``ValueError``."""
+    import numpy as np
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 2:
+        raise ValueError(f"x and y must be 1-D of one length ≥ 2, got shapes {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite")
+    if len(set(x.tolist())) < 2 or len(set(y.tolist())) < 2:
+        return 0.0
+    return float(stats.spearmanr(x, y)[0])
+
+
+def log_interp(x: float, xp, fp) -> float:
+    """f(x) interpolated linearly in ln f between the points (xp, fp) (xp increasing, fp > 0;
+    entries ≤ 1e−300 are taken as 1e−300); NaN beyond the last point (not reached)."""
+    import numpy as np
+
+    xp = np.asarray(xp, dtype=float)
+    fp = np.asarray(fp, dtype=float)
+    if x > xp[-1]:
+        return float("nan")
+    return float(np.exp(np.interp(x, xp, np.log(np.maximum(fp, 1e-300)))))

@@ -1,20 +1,24 @@
 """Checks of spec Y10–Y14: one function per claim, returning a :class:`refimpl.core.claims.Claim`.
 
 ``measure_*`` functions compute (the validation modules cache them); ``check_*`` functions turn
-measurements into verdicts with the thresholds written beside them.
+measurements into verdicts with the thresholds written beside them. Fits and rank statistics come
+from :mod:`refimpl.core.stats`.
+
+    from refimpl.yang2024 import checks
+    c11a, c11b = checks.check_y11(checks.measure_y11())   # Claims Y11a, Y11b; .verdict "pass" | "fail"
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.optimize import nnls
 
 from refimpl.core.claims import Claim, verdict
+from refimpl.core.stats import log_interp, log_linear_fit, spearman
 from refimpl.core.trajectory import Trajectory
 from refimpl.yang2024.config import Config, preset
-from refimpl.yang2024.data import make_dictionary, sample_prompts
-from refimpl.yang2024.model import forward, init_params, predict
+from refimpl.yang2024.data import make_data, make_dictionary, sample_prompts
+from refimpl.yang2024.model import attention_forward, init_params
 from refimpl.yang2024.population import (
     Population,
     population,
@@ -22,12 +26,6 @@ from refimpl.yang2024.population import (
     ridge_predict,
 )
 from refimpl.yang2024.train import run_gd
-
-
-def _setup(cfg: Config, seed: int):
-    V_all, Z_all = make_dictionary(cfg.K, cfg.d, cfg.m, seed, normalize_tokens=cfg.normalize_tokens)
-    return {"V_all": V_all, "Z_all": Z_all, "N": cfg.N, "tau": cfg.tau}
-
 
 # --------------------------------------------------------------------------------------------
 # Y10 — Proposition 1: ζ₀ > 0 iff H ≥ N (generic Q⁰) and distinct prompt tokens
@@ -39,7 +37,7 @@ Y10_ZERO_REL = 1e-13  # H < N or a repeated token: ζ₀ / max_k ‖B_k‖² bel
 def zeta0(Q, V_all, pop: Population) -> tuple[float, float]:
     """(ζ₀, max_k ‖B_k‖₂²) with ζ₀ = min_k λ_min(B_k B_kᵀ), B_k = Z̄ C_k, C_k = (s_k^1..s_k^H) (spec Y10)."""
     H = Q.shape[0]
-    _, cache = forward(Q, np.zeros((H, V_all.shape[1])), V_all, pop.N)
+    _, cache = attention_forward(Q, np.zeros((H, V_all.shape[1])), V_all, pop.N)
     S = cache["S"]  # (H, N, K)
     ev, U = np.linalg.eigh(pop.Zbar2)
     Zbar = (U * np.sqrt(ev)) @ U.T  # (N, N)  symmetric square root of Z̄²
@@ -53,15 +51,15 @@ def zeta0(Q, V_all, pop: Population) -> tuple[float, float]:
 
 def measure_y10(cfg: Config | None = None, Hs=(2, 3, 4, 8), seed: int = 0) -> dict:
     cfg = preset("small") if cfg is None else cfg
-    b = _setup(cfg, seed)
+    b = make_data(cfg, seed)
     pop = population(b["Z_all"], cfg.N, cfg.tau)
     out = {"N": cfg.N, "H": list(Hs), "rel": []}
     for H in Hs:
-        z, big = zeta0(init_params(H, cfg.d, cfg.K, seed + 1, beta=cfg.beta)["Q"], b["V_all"], pop)
+        z, big = zeta0(init_params(cfg.replace(H=H), seed + 1)["Q"], b["V_all"], pop)
         out["rel"].append(z / big)
     V_dup = b["V_all"].copy()
     V_dup[:, 1] = V_dup[:, 0]  # two equal prompt tokens
-    z, big = zeta0(init_params(max(Hs), cfg.d, cfg.K, seed + 1)["Q"], V_dup, pop)
+    z, big = zeta0(init_params(cfg.replace(H=max(Hs), beta=1.0), seed + 1)["Q"], V_dup, pop)
     out["dup_H"], out["dup_rel"] = max(Hs), z / big
     return out
 
@@ -90,27 +88,19 @@ Y11_R2 = 0.99  # straight line in log scale: R² of the fit at least this
 def measure_y11(cfg: Config | None = None, Hs=(2, 4, 8, 16), eta_Q: float = 1.0, steps: int = 8000,
                 seed: int = 0, record_every: int = 20) -> dict:
     cfg = preset("small") if cfg is None else cfg
-    b = _setup(cfg, seed)
+    b = make_data(cfg, seed)
     out = {"cfg": cfg.to_dict(), "eta_Q": eta_Q, "H": list(Hs), "t": {}, "excess": {}, "params": {}}
     for H in Hs:
-        tr = run_gd(init_params(H, cfg.d, cfg.K, seed + 1, beta=cfg.beta), b, eta_Q, cfg.gamma, steps,
-                    record_every=record_every)
-        out["t"][H], out["excess"][H], out["params"][H] = tr.t, tr.excess, tr.params
+        tr = run_gd(init_params(cfg.replace(H=H), seed + 1), b, eta_Q, cfg.gamma, steps, record_every=record_every)
+        out["t"][H], out["excess"][H], out["params"][H] = tr.records["step"], tr.records["excess"], tr.params
     out["batch"] = b
     return out
 
 
 def fit_rate(t, excess, lo=Y11_FIT_LO, hi=Y11_FIT_HI) -> tuple[float, float, int]:
-    """Least-squares fit of ln(L − L*) = a − ρ t on the records with lo ≤ L − L* ≤ hi: (ρ, R², n)."""
-    sel = (excess >= lo) & (excess <= hi)
-    if sel.sum() < 3:
-        return float("nan"), float("nan"), int(sel.sum())
-    x, yv = t[sel].astype(float), np.log(excess[sel])
-    A = np.vstack([np.ones_like(x), x]).T
-    coef, *_ = np.linalg.lstsq(A, yv, rcond=None)
-    res = yv - A @ coef
-    r2 = 1 - np.sum(res ** 2) / np.sum((yv - yv.mean()) ** 2)
-    return float(-coef[1]), float(r2), int(sel.sum())
+    """(ρ, R², n) of ln(L − L*) = a − ρ t over the records in the Y11 window lo ≤ L − L* ≤ hi
+    (:func:`refimpl.core.stats.log_linear_fit`)."""
+    return log_linear_fit(t, excess, lo, hi)
 
 
 def check_y11(m: dict, H_fast: int = 8, H_stall: int = 2) -> list[Claim]:
@@ -142,12 +132,13 @@ Y12_SLACK = 1e-12  # relative slack of the inequality (round-off)
 def measure_y12(params, batch, n_prompts: int = 200, seed: int = 7) -> dict:
     V_all, Z_all, N, tau = batch["V_all"], batch["Z_all"], int(batch["N"]), float(batch["tau"])
     pop = population(Z_all, N, tau)
-    A_hat, _ = forward(params["Q"], params["w"], V_all, N)
+    A_hat, _ = attention_forward(params["Q"], params["w"], V_all, N)
     K = Z_all.shape[1]
     out = {"dA_F2": float(np.sum((A_hat - pop.A) ** 2))}
     for kind in ("in", "ood"):
         y = sample_prompts(Z_all, N, tau, n_prompts, seed, kind=kind)["y"]  # (B, N)
-        y_hat, y_star = predict(A_hat, y), ridge_predict(Z_all, N, y, Z_all.shape[0] * tau)  # (B, K)
+        y_hat = y @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
+        y_star = ridge_predict(Z_all, N, y, Z_all.shape[0] * tau)  # (B, K)  spec Y12
         err = np.sum((y_hat - y_star) ** 2, axis=1) / K  # (B,)
         bound = out["dA_F2"] * np.sum(y * y, axis=1) / K  # (B,)  (1/K)‖Â − A‖²_F ‖y‖²
         out[kind] = {"mean": float(err.mean()), "max": float(err.max()),
@@ -227,12 +218,13 @@ def one_head_lower_bound(pop: Population) -> float:
 
 def measure_y14(cfg: Config | None = None, eta_Q: float = 1.0, steps: int = 20000, seed: int = 0) -> dict:
     cfg = preset("small") if cfg is None else cfg
-    b = _setup(cfg, seed)
+    b = make_data(cfg, seed)
     pop = population(b["Z_all"], cfg.N, cfg.tau)
     mixed = int(np.sum((pop.A[:, cfg.N:].max(0) > 0) & (pop.A[:, cfg.N:].min(0) < 0)))
-    tr = run_gd(init_params(1, cfg.d, cfg.K, seed + 1), b, eta_Q, cfg.gamma, steps, record_every=100)
-    return {"bound": one_head_lower_bound(pop), "final": float(tr.excess[-1]), "mixed_columns": mixed,
-            "t": tr.t, "excess": tr.excess}
+    tr = run_gd(init_params(cfg.replace(H=1, beta=1.0), seed + 1), b, eta_Q, cfg.gamma, steps, record_every=100)
+    ex = tr.records["excess"]
+    return {"bound": one_head_lower_bound(pop), "final": float(ex[-1]), "mixed_columns": mixed,
+            "t": tr.records["step"], "excess": ex}
 
 
 def check_y14(m: dict) -> Claim:
@@ -252,12 +244,13 @@ def measure_y11_scaling(Ks=(8, 12, 24, 48), Hs=(8, 16, 32), eta_Q: float = 1.0, 
     base = preset("small")
     out = {"K": {}, "H": {}, "eta_Q": eta_Q}
     for K in Ks:
-        cfg = base.replace(K=K)
-        tr = run_gd(init_params(8, cfg.d, K, seed + 1), _setup(cfg, seed), eta_Q, 1.0, steps, record_every=20)
-        out["K"][K] = fit_rate(tr.t, tr.excess)[0]
+        cfg = base.replace(K=K, H=8, beta=1.0)
+        tr = run_gd(init_params(cfg, seed + 1), make_data(cfg, seed), eta_Q, 1.0, steps, record_every=20)
+        out["K"][K] = fit_rate(tr.records["step"], tr.records["excess"])[0]
     for H in Hs:
-        tr = run_gd(init_params(H, base.d, base.K, seed + 1), _setup(base, seed), eta_Q, 1.0, steps, record_every=20)
-        out["H"][H] = fit_rate(tr.t, tr.excess)[0]
+        cfg = base.replace(H=H, beta=1.0)
+        tr = run_gd(init_params(cfg, seed + 1), make_data(cfg, seed), eta_Q, 1.0, steps, record_every=20)
+        out["H"][H] = fit_rate(tr.records["step"], tr.records["excess"])[0]
     return out
 
 
@@ -284,15 +277,14 @@ def measure_fig4_floor(cfg: Config, Hs, lr: float, steps: int, seed: int = 0, re
     curve L − L* and the relative fall over the last 20% of steps."""
     from refimpl.yang2024.train import run_adam
 
-    V_all, Z_all = make_dictionary(cfg.K, cfg.d, cfg.m, seed, normalize_tokens=cfg.normalize_tokens)
-    batch = {"V_all": V_all, "Z_all": Z_all, "N": cfg.N, "tau": cfg.tau}
+    batch = make_data(cfg, seed)
     out = {"H": list(Hs), "N": cfg.N, "lr": lr, "steps": steps, "t": {}, "excess": {}, "late_fall": {}}
     for H in Hs:
-        tr = run_adam(init_params(H, cfg.d, cfg.K, seed + 1, beta=cfg.beta), batch, lr, steps,
+        tr = run_adam(init_params(cfg.replace(H=H), seed + 1), batch, lr, steps,
                       data="population", backend=backend, record_every=record_every)
-        ex = np.asarray(tr.excess)
+        ex = np.asarray(tr.records["excess"])
         i0 = int(0.8 * (len(ex) - 1))
-        out["t"][H], out["excess"][H] = np.asarray(tr.t), ex
+        out["t"][H], out["excess"][H] = np.asarray(tr.records["step"]), ex
         out["late_fall"][H] = float(1 - ex[-1] / ex[i0]) if ex[i0] > 0 else 0.0
     return out
 
@@ -384,7 +376,7 @@ def check_fig5_steps(runs: dict, setting: str = "", rho_max: float = FIG5_STEPS_
     steps = np.array([runs[H].steps_done for H in Hs])
     ms = np.array([1e3 * float(np.median(runs[H].history["step_time"])) if len(runs[H].history["step_time"])
                    else np.nan for H in Hs])
-    rho = float(stats.spearmanr(Hs, steps)[0]) if len(set(steps.tolist())) > 1 else 0.0
+    rho = spearman(Hs, steps)
     r = float(steps[-1] / steps[0]) if steps[0] > 0 else float("inf")
     budget = [float(runs[H].extra["train_time"]) for H in Hs]
     return Claim(
@@ -397,12 +389,9 @@ def check_fig5_steps(runs: dict, setting: str = "", rho_max: float = FIG5_STEPS_
 
 
 def loss_at_step(run: Trajectory, step: float) -> float:
-    """Training loss at ``step`` interpolated (in log loss) between the records of the Trajectory ``run``."""
-    s = np.asarray(run.records["step"], dtype=float)
-    v = np.asarray(run.records["train"], dtype=float)
-    if step > s[-1]:
-        return float("nan")
-    return float(np.exp(np.interp(step, s, np.log(np.maximum(v, 1e-300)))))
+    """Training loss at ``step`` interpolated (in log loss) between the records of the Trajectory
+    ``run``; NaN past the last (:func:`refimpl.core.stats.log_interp`)."""
+    return log_interp(step, run.records["step"], run.records["train"])
 
 
 def fig5_per_iteration(runs: dict, setting: str = "") -> Claim:

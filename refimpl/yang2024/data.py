@@ -1,6 +1,9 @@
 """Data model of spec Y (Y1–Y4): dictionary, representations, tasks, feature-space noise, prompts.
 
 Every prompt holds the same tokens v_1..v_N (spec Y2); only λ and ε change between prompts.
+The contract's pair: :func:`make_data` (the fixed dictionary of a config) and
+:func:`sample_batch` (fresh prompts over it); :func:`make_dictionary`, :func:`sample_prompts`,
+:func:`sample_tasks` and :func:`embedding` are the same draws with explicit sizes.
 """
 
 from __future__ import annotations
@@ -75,6 +78,34 @@ def sample_prompts(Z_all, N: int, tau: float, B: int, seed=0, *, kind: str = "in
         e = np.sqrt(tau) * rng.standard_normal((min(CHUNK, B - s), m, K))  # (b, m, K)  spec Y1
         y_all[s : s + e.shape[0]] += np.einsum("bm,bmk->bk", lam[s : s + e.shape[0]], e)
     return {"lam": lam, "y_all": y_all, "y": y_all[:, :N].copy()}
+
+
+def make_data(cfg, seed) -> dict:
+    """The fixed objects of spec Y for ``cfg``: {"V_all" (d, K), "Z_all" (m, K), "N", "tau"}.
+
+    The dictionary is :func:`make_dictionary` drawn from ``seed`` (an int or a Generator); the dict
+    is also the batch of the closed-form loss (``loss="population"``, spec Y7).
+    """
+    V_all, Z_all = make_dictionary(cfg.K, cfg.d, cfg.m, seed, normalize_tokens=cfg.normalize_tokens)  # spec Y2
+    return {"V_all": V_all, "Z_all": Z_all, "N": int(cfg.N), "tau": float(cfg.tau)}
+
+
+def sample_batch(data: dict, n: int, rng, *, kind: str = "in") -> dict:
+    """``n`` fresh prompts over the dictionary ``data`` (:func:`make_data`), drawn with ``rng``.
+
+    Returns ``data``'s entries plus "y" (n, N) the prompt labels and "y_all" (n, K) the labels of
+    all K tokens, y_k = λᵀ(z_k + ε_k) with λ ~ N(0, I_m) (``kind="in"``, spec Y1, Y3; "ood" and
+    "rademacher" as :func:`sample_tasks`). The same numbers as
+    ``sample_prompts(Z_all, N, tau, n, rng, kind=kind, keep_eps=False)``.
+    """
+    if not hasattr(data, "keys"):
+        raise TypeError(f"data must be the dict of make_data(cfg, seed), got {type(data).__name__}")
+    missing = sorted({"V_all", "Z_all", "N", "tau"} - set(data))
+    if missing:
+        raise ValueError(f"data lacks {missing}: it must be the dict of make_data(cfg, seed)")
+    pr = sample_prompts(data["Z_all"], data["N"], data["tau"], n, rng, kind=kind, keep_eps=False)  # spec Y1
+    return {"V_all": data["V_all"], "Z_all": data["Z_all"], "N": data["N"], "tau": data["tau"],
+            "y": pr["y"], "y_all": pr["y_all"]}
 
 
 def embedding(V_all, y) -> np.ndarray:

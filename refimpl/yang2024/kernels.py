@@ -1,7 +1,8 @@
 """Numba kernels for the H-head softmax attention of spec Y5 and its backward (spec Y8).
 
-Same math as :mod:`refimpl.yang2024.model` (forward / backward); the tests prove the two paths
-agree to ~1e−12. Options come from :mod:`refimpl.core.jit`.
+Same math as :func:`refimpl.yang2024.model.attention_forward` / ``attention_backward``; the tests
+prove the two paths agree to ~1e−12. Options come from :mod:`refimpl.core.jit`. NaN and ±inf
+propagate as on the NumPy path (a non-finite score makes its whole softmax column NaN on both).
 
 Every product with a weight is a 2-D BLAS dgemm (``np.dot`` on contiguous arrays), ordered for
 the fewest flops with N < d < K (Fig. 2: N = 30, d = 100, K = 200, H = 64); the softmax and its
@@ -19,7 +20,8 @@ softmax, Â, ∇w, dP                    fused loops                        ~4 H
 
 Total 2 H N d (d + K) multiply-adds in dgemm — 1.152e8 (2.30e8 flops) at Fig. 2 — plus
 O(H N K) = 3.8e5 exps and ~1.5e6 multiply-adds of elementwise work. (The other orders, e.g.
-Vᵀ(Q_h Ṽ) or (V dP_h) Ṽᵀ, cost H d K (d + N) = 2.6e8 multiply-adds: 2.3× more.)
+Vᵀ(Q_h Ṽ) or (V dP_h) Ṽᵀ, cost H d K (d + N) = 2.6e8 multiply-adds: 2.3× more.) The FLOP count
+of a whole training step is ``benchmarks/flops.py``; measured times are ``refimpl bench``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,6 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl.core.jit import njit
-
-
-# multiply-adds per call, for the benchmark's FLOP count (see the table above)
-def flops(H: int, N: int, d: int, K: int) -> dict:
-    """Floating-point operations (2 per multiply-add) of one forward and one backward call."""
-    gemm = 2 * H * N * d * (d + K)  # T = VᵀQ_h and P = T Ṽ (forward); M = dP Ṽᵀ and V M_h (backward)
-    return {"forward": gemm + 4 * H * N * K, "backward": gemm + 6 * H * N * K}
 
 
 @njit
@@ -118,33 +113,3 @@ def attention_backward(dA, S, w, V_all, N: int):
     return _backward(np.ascontiguousarray(dA, dtype=np.float64), np.ascontiguousarray(S),
                      np.ascontiguousarray(w, dtype=np.float64), np.ascontiguousarray(V_all[:, : int(N)]),
                      np.ascontiguousarray(V_all.T))
-
-
-@njit
-def _adam(p, g, m, v, lr, b1, b2, eps, c1, c2):
-    pf, gf, mf, vf = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)
-    for i in range(pf.size):
-        mi = b1 * mf[i] + (1 - b1) * gf[i]
-        vi = b2 * vf[i] + (1 - b2) * gf[i] ** 2
-        mf[i] = mi
-        vf[i] = vi
-        pf[i] -= lr * (mi / c1) / (np.sqrt(vi / c2) + eps)
-
-
-def adam_update(p, g, m, v, t: int, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
-    """One Adam step (Kingma & Ba, bias-corrected; spec Y9 [P]) in place on C-contiguous float64
-    ``p``, moments ``m``, ``v``, with gradient ``g`` at step ``t`` ≥ 1 — the update of
-    :func:`refimpl.yang2024.train.run_adam` in one pass over memory instead of ~10 NumPy
-    temporaries (m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − lr m̂ / (√v̂ + ε))."""
-    for name, a in (("p", p), ("m", m), ("v", v)):
-        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable):
-            raise ValueError(f"{name} must be a writeable C-contiguous float64 array (updated in place)")
-        if a.shape != p.shape:
-            raise ValueError(f"{name} must have the shape of p {p.shape}, got {a.shape}")
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
-        raise ValueError(f"t must be an int ≥ 1, got {t!r}")
-    b1, b2 = float(betas[0]), float(betas[1])
-    g = np.ascontiguousarray(g, dtype=np.float64)
-    if g.shape != p.shape:
-        raise ValueError(f"g must have the shape of p {p.shape}, got {g.shape}")
-    _adam(p, g, m, v, float(lr), b1, b2, float(eps), 1 - b1 ** t, 1 - b2 ** t)

@@ -16,12 +16,18 @@ y              ``y``         (B, N)        labels of the prompt tokens
 ŷ              ``y_hat``     (B, K)        Âᵀ y: predictions for all K tokens (spec Y5)
 =============  ============  ============  ================================================
 
-Two losses: ``loss="population"`` is the closed form L(θ) of spec Y7 (batch: V_all, Z_all, N,
-tau); ``loss="sample"`` is (1/2K)·mean_b Σ_k (ŷ_k − y_k)² over sampled prompts (batch: V_all,
-y (B, N), y_all (B, K)), the Monte-Carlo version of the same loss (spec Y1, Y7).
+Two losses (``cfg.loss``): ``"population"`` is the closed form L(θ) of spec Y7 (batch: V_all,
+Z_all, N, tau, as :func:`refimpl.yang2024.data.make_data` returns); ``"sample"`` is
+(1/2K)·mean_b Σ_k (ŷ_k − y_k)² over sampled prompts (batch: V_all, N, y (B, N), y_all (B, K), as
+:func:`refimpl.yang2024.data.sample_batch` returns), the Monte-Carlo version of the same loss
+(spec Y1, Y7). Both are functions of Â only, so the attention pair :func:`attention_forward` /
+:func:`attention_backward` (θ → Â, ∂Â → ∇θ) carries all the work; the contract's
+:func:`forward` / :func:`backward` add the prompts' labels (ŷ = yÂ) on top of it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -33,26 +39,56 @@ from refimpl.yang2024.population import Population, excess_and_grad, population
 PARAM_NAMES = ("Q", "w")
 BACKENDS = ("numpy", "numba")
 LOSSES = ("population", "sample")
+FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def init_params(H: int, d: int, K: int, seed=0, *, beta: float = 1.0) -> dict:
-    """Spec Y6: w⁰ = 0, Q_h⁰ entries i.i.d. N(0, β²)."""
-    for name, v in (("H", H), ("d", d), ("K", K)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an int ≥ 1, got {v!r}")
-    if not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+def _float_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float64 or float32, got {dt}")
+    return dt
+
+
+def init_params(cfg, seed, dtype=np.float64) -> dict:
+    """Spec Y6: w⁰ = 0 (H, K), Q_h⁰ entries i.i.d. N(0, β²) (H, d, d), drawn from ``seed`` in float64
+    and cast to ``dtype`` (float64 or float32; anything else raises ``TypeError``)."""
+    dt = _float_dtype(dtype)
     rng = make_rng(seed)
-    return {"Q": beta * rng.standard_normal((H, d, d)), "w": np.zeros((H, K))}
+    Q = cfg.beta * rng.standard_normal((cfg.H, cfg.d, cfg.d))  # (H, d, d)  spec Y6: Q⁰ ~ N(0, β²)
+    w = np.zeros((cfg.H, cfg.K))  # (H, K)  spec Y6: w⁰ = 0
+    return {"Q": Q.astype(dt, copy=False), "w": w.astype(dt, copy=False)}
+
+
+# --------------------------------------------------------------------------------------------
+# input checks (before any kernel runs, the same on every backend)
+# --------------------------------------------------------------------------------------------
+def _float_array(name: str, x, **kw) -> np.ndarray:
+    """``check_array`` that refuses integer, bool and float16 arrays (``TypeError`` naming ``name``)."""
+    if isinstance(x, np.ndarray) and x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {x.dtype}")
+    a = check_array(name, x, **kw)
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {a.dtype}")
+    return a
 
 
 def check_params(params, d: int | None = None, K: int | None = None) -> dict:
-    if not hasattr(params, "keys") or "Q" not in params or "w" not in params:
-        raise ValueError("params must be a dict with keys 'Q' (H, d, d) and 'w' (H, K)")
-    Q = check_array("params['Q']", params["Q"], shape=(None, d, d))
+    """``{"Q" (H, d, d), "w" (H, K)}`` validated: a dict, both keys, float32/float64 of one dtype,
+    the shapes, finite entries; errors name ``params['Q']`` / ``params['w']``."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict {{'Q': (H, d, d), 'w': (H, K)}}, got {type(params).__name__}")
+    for k in PARAM_NAMES:
+        if k not in params:
+            raise ValueError(f"params['{k}'] is missing; params must hold 'Q' (H, d, d) and 'w' (H, K)")
+    Q = _float_array("params['Q']", params["Q"], shape=(None, d, d))
     if Q.shape[1] != Q.shape[2]:
         raise ValueError(f"params['Q'] must have shape (H, d, d), got {Q.shape}")
-    w = check_array("params['w']", params["w"], shape=(Q.shape[0], K))
+    w = _float_array("params['w']", params["w"], shape=(Q.shape[0], K))
+    if Q.dtype != w.dtype:
+        raise TypeError(f"params['Q'] and params['w'] must have one dtype, got dtype {Q.dtype} and {w.dtype}")
     return {"Q": Q, "w": w}
 
 
@@ -63,11 +99,36 @@ def _check_N(N, K):
     return int(N)
 
 
+def check_batch(params, batch, need: tuple = (), *, N=None, tau=None, why: str = ""):
+    """(params, batch) validated before any kernel runs; errors name ``params['Q']``, ``batch['y']``...
+
+    Returns the checked params and a dict with V_all (d, K), N (the batch's, else the default ``N``),
+    tau (likewise; unchecked here, :func:`population` checks it) and the arrays named in ``need``
+    ("Z_all" (m, K), "y_all" (B, K), "y" (B, N); ``why`` says who needs them)."""
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
+    if "V_all" not in batch:
+        raise ValueError("batch['V_all'] (d, K) is missing")
+    V_all = _float_array("batch['V_all']", batch["V_all"], ndim=2)
+    d, K = V_all.shape
+    if "N" not in batch and N is None:
+        raise ValueError("batch['N'] (the prompt length) is missing")
+    N = _check_N(batch["N"] if "N" in batch else N, K)
+    params = check_params(params, d, K)
+    out = {"V_all": V_all, "N": N, "tau": batch["tau"] if "tau" in batch else tau}
+    for key in need:
+        if key not in batch:
+            raise ValueError(f"batch['{key}'] is missing{f' ({why} needs it)' if why else ''}")
+        shape = {"Z_all": (None, K), "y_all": (None, K)}.get(key, (out["y_all"].shape[0] if "y_all" in out else None, N))
+        out[key] = _float_array(f"batch['{key}']", batch[key], shape=shape)
+    return params, out
+
+
 # --------------------------------------------------------------------------------------------
-# forward / backward (NumPy reference path)
+# θ → Â and back (the NumPy reference path; kernels.py is the Numba path)
 # --------------------------------------------------------------------------------------------
-def forward(Q, w, V_all, N: int):
-    """Â (N, K) of spec Y5 and a cache for :func:`backward`."""
+def attention_forward(Q, w, V_all, N: int):
+    """Â (N, K) of spec Y5 and a cache for :func:`attention_backward` (no input checks)."""
     V = V_all[:, :N]  # (d, N)  prompt tokens
     P = (V.T @ Q) @ V_all  # (H, N, K)  spec Y5: Vᵀ Q_h Ṽ (N×d first: N d² + N d K flops per head)
     S, sm_cache = softmax_forward(P, axis=1)  # (H, N, K)  spec Y5: softmax over the N rows
@@ -75,7 +136,7 @@ def forward(Q, w, V_all, N: int):
     return A_hat, dict(V=V, V_all=V_all, S=S, w=w, sm_cache=sm_cache)
 
 
-def backward(dA_hat, cache) -> dict:
+def attention_backward(dA_hat, cache) -> dict:
     """Gradients {Q (H, d, d), w (H, K)} of Σ dA_hat ⊙ Â (spec Y8)."""
     S, w, V, V_all = cache["S"], cache["w"], cache["V"], cache["V_all"]
     # Â = Σ_h S_h diag(w_h)  →  ∂/∂w_{h,k} = s_kᵀ dâ_k,  ∂/∂S_h = dÂ diag(w_h)             spec Y8
@@ -88,74 +149,124 @@ def backward(dA_hat, cache) -> dict:
     return {"Q": dQ, "w": dw}
 
 
-def predict(A_hat, y) -> np.ndarray:
-    """ŷ = Âᵀ y (spec Y5): y (N,) → (K,), y (B, N) → (B, K)."""
-    return np.asarray(y) @ A_hat
+# --------------------------------------------------------------------------------------------
+# the contract: ŷ = yÂ for a batch of prompts
+# --------------------------------------------------------------------------------------------
+def forward(params, inputs, cfg):
+    """ŷ (B, K) = yÂ (spec Y5: ŷ_k = â_kᵀ y) for the prompts ``inputs["y"]`` (B, N) over
+    ``inputs["V_all"]``, and a cache for :func:`backward` (``cache["attn"]`` = S (H, N, K),
+    ``cache["A_hat"]`` = Â (N, K)). N comes from ``inputs["N"]``, else ``cfg.N``."""
+    params, b = check_batch(params, inputs, ("y",), N=cfg.N, why="forward")
+    A_hat, att = attention_forward(params["Q"], params["w"], b["V_all"], b["N"])  # (N, K)  spec Y5
+    y_hat = b["y"] @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
+    return y_hat, {"attn": att["S"], "A_hat": A_hat, "y": b["y"], "attention": att}
 
 
-def sample_loss(A_hat, y, y_all):
+def backward(dy_hat, cache) -> dict:
+    """Gradients {Q (H, d, d), w (H, K)} of Σ dy_hat ⊙ ŷ (spec Y8)."""
+    # ŷ = yÂ  →  ∂Â = yᵀ dŷ                                                                   spec Y8
+    dA_hat = cache["y"].T @ dy_hat  # (N, K)
+    return attention_backward(dA_hat, cache["attention"])
+
+
+def predict(params, inputs, cfg) -> np.ndarray:
+    """ŷ (B, K) = yÂ: :func:`forward` without the cache."""
+    return forward(params, inputs, cfg)[0]
+
+
+def sample_loss(y_hat, y, y_all):
     """(1/2K) mean_b Σ_k (ŷ_k − y_k)² and ∂/∂Â (N, K) (spec Y7 before the expectation)."""
     B, K = y_all.shape
-    r = y @ A_hat - y_all  # (B, K)  ŷ − y
+    r = y_hat - y_all  # (B, K)  ŷ − y
     return float(np.sum(r * r) / (2 * K * B)), y.T @ r / (K * B)  # (N, K)
 
 
-def loss_and_grads(params, batch, backend: str = "numpy", *, loss: str = "population",
-                   pop: Population | None = None, check: bool = True, return_aux: bool = False):
-    """Loss and {∇Q, ∇w} (spec Y7, Y8).
+def _scale(S, w, Q, V_all, N, b, pop) -> float:
+    """Magnitude of the terms summed into the loss (the finite-difference noise floor): the loss
+    with every term of Â and of the residual taken in absolute value, times 1 + the largest
+    |term| sum of a score Vᵀ Q_h Ṽ (a rounding δ of a score is a relative error δ of its softmax)."""
+    A_abs = np.einsum("hnk,hk->nk", S, np.abs(w))  # (N, K)  Σ_h S_h |w_h|
+    P_abs = float(np.max((np.abs(V_all[:, :N]).T @ np.abs(Q)) @ np.abs(V_all)))  # |V|ᵀ|Q_h||Ṽ|
+    if pop is not None:  # the population loss
+        D_abs = A_abs + np.abs(pop.A)  # (N, K)
+        terms = float(np.sum(D_abs * (np.abs(pop.Zbar2) @ D_abs)) / (2 * pop.K)) + pop.L_star
+    else:
+        R_abs = np.abs(b["y"]) @ A_abs + np.abs(b["y_all"])  # (B, K)
+        terms = float(np.sum(R_abs * R_abs) / (2 * R_abs.shape[1] * R_abs.shape[0]))
+    return terms * (1.0 + P_abs)
 
-    ``params``: {Q (H, d, d), w (H, K)}. ``batch`` (spec §7 input names): V_all (d, K), N ();
-    for ``loss="population"`` also Z_all (m, K), tau () — or pass precomputed ``pop``; for
-    ``loss="sample"`` y (B, N) and y_all (B, K). ``backend``: "numpy" or "numba".
-    Returns ``(loss, grads)`` or ``(loss, grads, aux)`` with aux = {"A_hat", "S"[, "pop"]}.
+
+def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Population | None = None,
+                   check: bool = True, return_aux: bool = False):
+    """The loss ``cfg.loss`` and {∇Q, ∇w} (spec Y7, Y8).
+
+    ``params``: {Q (H, d, d), w (H, K)}. ``batch`` (spec §7 input names): V_all (d, K), N ()
+    (else ``cfg.N``); for ``cfg.loss == "population"`` also Z_all (m, K) and tau () (else
+    ``cfg.tau``) — or pass the precomputed constants ``pop``; for ``"sample"`` y (B, N) and
+    y_all (B, K). ``backend``: "numpy" or "numba". ``check=False`` skips input validation.
+    Returns ``(loss, grads)`` or ``(loss, grads, aux)``: aux "out" (ŷ = yÂ (B, K) when the batch
+    holds prompts y, else Â), "attn" S (H, N, K), "A_hat" (N, K), "scale" (magnitude of the summed
+    terms, for the finite-difference noise floor), and for the population loss "excess" L − L*
+    (computed as (1/2K) Σ‖Z̄(â_k − a_k)‖², free of the cancellation in L − L*) and "pop".
     """
     check_choice("backend", backend, BACKENDS)
-    check_choice("loss", loss, LOSSES)
-    if not hasattr(batch, "keys"):
+    loss = cfg.loss
+    check_choice("cfg.loss", loss, LOSSES)
+    if not isinstance(batch, Mapping):
         raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
     if check:
-        if "V_all" not in batch or "N" not in batch:
-            raise ValueError("batch must hold V_all (d, K) and N ()")
-        V_all = check_array("batch['V_all']", batch["V_all"], ndim=2)
-        d, K = V_all.shape
-        N = _check_N(batch["N"], K)
-        params = check_params(params, d, K)
+        need = (("Z_all",) if pop is None else ()) if loss == "population" else ("y_all", "y")
+        if loss == "population" and "y" in batch:  # the population loss reports ŷ for prompts it is given
+            need += ("y",)
+        params, b = check_batch(params, batch, need, N=cfg.N, tau=cfg.tau, why=f"loss {loss!r}")
+        if pop is not None and (pop.K, pop.N) != (b["V_all"].shape[1], b["N"]):
+            raise ValueError(f"pop is for K={pop.K}, N={pop.N}; the batch has K={b['V_all'].shape[1]}, N={b['N']}")
     else:
-        V_all, N = batch["V_all"], int(batch["N"])
-        K = V_all.shape[1]
+        b = batch if "N" in batch else {**batch, "N": cfg.N}
+    if loss == "population" and pop is None:
+        pop = population(b["Z_all"], int(b["N"]), float(b["tau"] if "tau" in b else cfg.tau))
+    val, grads, aux = evaluate(params, b, loss, backend, pop)
+    if not return_aux:
+        return val, grads
+    if "out" not in aux:
+        aux["out"] = b["y"] @ aux["A_hat"] if "y" in b else aux["A_hat"]
+    aux["scale"] = _scale(aux["attn"], params["w"], params["Q"], b["V_all"], int(b["N"]), b,
+                         pop if loss == "population" else None)
+    return val, grads, aux
+
+
+def evaluate(params, batch, loss: str, backend: str, pop: Population | None = None):
+    """The hot path of :func:`loss_and_grads` (no checks, no "scale"; training loops call it):
+    ``(loss, grads, aux)`` with aux "A_hat", "attn", and "excess", "pop" (population; ``pop``
+    required) or "out" = ŷ (sample)."""
+    V_all, N = batch["V_all"], int(batch["N"])
     Q, w = params["Q"], params["w"]
     if backend == "numba":
-        from refimpl.yang2024.kernels import attention_backward, attention_forward
+        from refimpl.yang2024.kernels import attention_backward as k_backward
+        from refimpl.yang2024.kernels import attention_forward as k_forward
 
-        A_hat, S = attention_forward(Q, w, V_all, N)
+        A_hat, S = k_forward(Q, w, V_all, N)
     else:
-        A_hat, cache = forward(Q, w, V_all, N)
+        A_hat, cache = attention_forward(Q, w, V_all, N)
         S = cache["S"]
-    aux = {"A_hat": A_hat, "S": S}
+    aux = {"A_hat": A_hat, "attn": S}
     if loss == "population":
-        if pop is None:
-            if "Z_all" not in batch or "tau" not in batch:
-                raise ValueError("loss='population' needs batch['Z_all'] (m, K) and batch['tau'] (or pop=)")
-            Z_all = check_array("batch['Z_all']", batch["Z_all"], shape=(None, K)) if check else batch["Z_all"]
-            pop = population(Z_all, N, float(batch["tau"]))
         excess, dA = excess_and_grad(A_hat, pop)  # spec Y7, Y8: R = Z̄²(Â − A)/K
         val = excess + pop.L_star
         aux["pop"] = pop
         aux["excess"] = excess
     else:
-        if "y" not in batch or "y_all" not in batch:
-            raise ValueError("loss='sample' needs batch['y'] (B, N) and batch['y_all'] (B, K)")
-        y_all = check_array("batch['y_all']", batch["y_all"], shape=(None, K)) if check else batch["y_all"]
-        y = check_array("batch['y']", batch["y"], shape=(y_all.shape[0], N)) if check else batch["y"]
-        val, dA = sample_loss(A_hat, y, y_all)
+        y_hat = batch["y"] @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
+        val, dA = sample_loss(y_hat, batch["y"], batch["y_all"])
+        aux["out"] = y_hat
     if backend == "numba":
-        dQ, dw = attention_backward(dA, S, w, V_all, N)
+        dQ, dw = k_backward(dA, S, w, V_all, N)
         grads = {"Q": dQ, "w": dw}
     else:
-        grads = backward(dA, cache)
-    if return_aux:
-        return val, grads, aux
-    return val, grads
+        grads = attention_backward(dA, cache)
+    if grads["Q"].dtype != Q.dtype:  # float32 parameters: float32 gradients (the kernels run in float64)
+        grads = {k: g.astype(Q.dtype) for k, g in grads.items()}
+    return val, grads, aux
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import numpy as np
 from refimpl.core.claims import Claim, verdict
 from refimpl.yang2024.checks import check_fig4_floor, measure_fig4_floor, measure_y12
 from refimpl.yang2024.config import Config, preset
-from refimpl.yang2024.data import make_dictionary, sample_prompts
-from refimpl.yang2024.model import forward, init_params, predict
+from refimpl.yang2024.data import make_data, sample_prompts
+from refimpl.yang2024.model import init_params, predict
 from refimpl.yang2024.population import ridge_predict
 from refimpl.yang2024.train import run_adam
 
@@ -51,24 +51,24 @@ def _cfg(prof) -> Config:
 
 def train(cfg: Config, H: int, prof: dict) -> dict:
     s = prof["seed"]
-    V_all, Z_all = make_dictionary(cfg.K, cfg.d, cfg.m, s, normalize_tokens=cfg.normalize_tokens)
-    batch = {"V_all": V_all, "Z_all": Z_all, "N": cfg.N, "tau": cfg.tau}
-    tests = {k: sample_prompts(Z_all, cfg.N, cfg.tau, N_TEST, s + 10 + i, kind=k)["y"]
+    rc = cfg.replace(H=H)  # this run's configuration
+    batch = make_data(rc, s)  # spec Y2: {V_all, Z_all, N, tau}
+    Z_all = batch["Z_all"]
+    tests = {k: {**batch, "y": sample_prompts(Z_all, rc.N, rc.tau, N_TEST, s + 10 + i, kind=k)["y"]}
              for i, k in enumerate(("in", "ood"))}
-    stars = {k: ridge_predict(Z_all, cfg.N, y, cfg.m * cfg.tau) for k, y in tests.items()}
+    stars = {k: ridge_predict(Z_all, rc.N, t["y"], rc.m * rc.tau) for k, t in tests.items()}  # spec Y12
     curves = {"in": [], "ood": []}
 
     def evaluate(t, p):
-        A_hat, _ = forward(p["Q"], p["w"], V_all, cfg.N)
         for k in curves:
-            curves[k].append(float(np.mean(np.sum((predict(A_hat, tests[k]) - stars[k]) ** 2, axis=1)) / cfg.K))
+            curves[k].append(float(np.mean(np.sum((predict(p, tests[k], rc) - stars[k]) ** 2, axis=1)) / rc.K))
 
-    tr = run_adam(init_params(H, cfg.d, cfg.K, s + 1, beta=cfg.beta), batch, prof["lr"], prof["steps"],
+    tr = run_adam(init_params(rc, s + 1), batch, prof["lr"], prof["steps"],
                   data="sample", batch_size=BATCH, n_train=prof["n_train"], seed=s + 2, backend="numba",
                   record_every=prof["record_every"], callback=evaluate)
-    return {"t": tr.t, "loss": tr.loss, "excess": tr.excess, "in": np.array(curves["in"]),
-            "ood": np.array(curves["ood"]), "L_star": tr.L_star, "y12": measure_y12(tr.params, batch),
-            "H": H, "cfg": cfg.to_dict()}
+    return {"t": tr.records["step"], "loss": tr.records["loss"], "excess": tr.records["excess"],
+            "in": np.array(curves["in"]), "ood": np.array(curves["ood"]), "L_star": tr.extra["L_star"],
+            "y12": measure_y12(tr.params, batch), "H": H, "cfg": rc.to_dict()}
 
 
 def run(ctx) -> list[Claim]:

@@ -291,8 +291,8 @@ def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=N
     ``kink_margin`` the smallest |h| of a kept row and |1 − zF| in the batch.
 
     ``check`` (default) validates the inputs (``TypeError``/``ValueError`` naming the argument)
-    and raises :class:`refimpl.core.errors.NonFiniteError` if the loss or a gradient is not finite;
-    ``check=False`` skips both (trusted callers in hot loops).
+    and raises :class:`refimpl.core.errors.NonFiniteError` if the loss, an output F or a gradient is
+    not finite; ``check=False`` skips both (trusted callers in hot loops).
     """
     check_choice("backend", backend, BACKENDS)
     _check_cfg(cfg)
@@ -304,6 +304,7 @@ def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=N
     loss, grads, F, attn, h = _loss_grads(params, P, z, cfg, backend, keep)
     if check:
         check_finite("loss", loss)
+        check_finite("out", F)
         check_finite("grads", grads)
     if return_aux:
         dt = params["W_Q"].dtype

@@ -281,6 +281,16 @@ def huang2023_C_population(problem: Problem):
     return from_counts(b["p"], b["counts"], b["weights"], attend_to_query=problem.options["attend_to_query"])
 
 
+@functools.lru_cache(maxsize=16)
+def _li2024_config(attend_to_query: bool, train_a: bool, relu_at_zero: float):
+    """The li2024 config whose ``model`` section carries a problem's options (built once per options,
+    outside the timed step): ``refimpl.li2024.loss_and_grads`` reads the options from ``cfg.model``."""
+    from refimpl.li2024 import preset
+
+    return preset("default", model={"attend_to_query": attend_to_query, "train_a": train_a,
+                                    "relu_at_zero": relu_at_zero})
+
+
 def reference_loss_and_grads(problem: Problem, params: dict, backend: str = "numpy", *, check: bool = True,
                              outputs: bool = True, cfg=None):
     """refimpl's loss, gradients and forward outputs at ``params``: ``(loss, grads, outputs)``.
@@ -305,13 +315,13 @@ def reference_loss_and_grads(problem: Problem, params: dict, backend: str = "num
         cfg = yang2024_config(problem) if cfg is None else cfg
         res = loss_and_grads(params, problem.batch, cfg, backend, check=check, return_aux=outputs)
         return res[0], res[1], ({"A_hat": res[2]["A_hat"], "S": res[2]["attn"]} if outputs else None)
-    if m != "huang2023_C":
-        from importlib import import_module
+    if m == "li2024":
+        from refimpl.li2024 import loss_and_grads
 
-        loss_and_grads = import_module(f"refimpl.{m}").loss_and_grads
-        keys = {"li2024": ("F", "attn")}[m]
-        res = loss_and_grads(params, problem.batch, backend, check=check, return_aux=outputs, **problem.options)
-        return res[0], res[1], ({k: res[2][k] for k in keys} if outputs else None)
+        o = problem.options
+        cfg = _li2024_config(bool(o["attend_to_query"]), bool(o["train_a"]), float(o["relu_at_zero"]))
+        res = loss_and_grads(params, problem.batch, cfg, backend, check=check, return_aux=outputs)
+        return res[0], res[1], ({"F": res[2]["out"], "attn": res[2]["attn"]} if outputs else None)
     pop = huang2023_C_population(problem)
     C = params["C"]
     if backend == "numpy":

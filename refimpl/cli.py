@@ -53,11 +53,11 @@ def cmd_train(args) -> int:
     res = train(cfg, args.seed, backend=args.backend, progress=None if not args.quiet else False)
     atomic_savez(out / "params.npz", {f"param/{k}": v for k, v in res.params.items()})
     atomic_savez(out / "curve.npz", {**{f"history/{k}": v for k, v in res.history.items()},
-                                     **{f"evals/{k}": v for k, v in res.evals.items()}})
+                                     **{f"evals/{k}": v for k, v in res.records.items()}})
     summary = {
         "model": args.model, "preset": args.preset, "seed": args.seed, "backend": args.backend,
         "config": dataclasses.asdict(cfg), "wall_s": res.wall_s,
-        "final": {k: float(v[-1]) for k, v in res.evals.items() if k != "step"},
+        "final": {k: float(v[-1]) for k, v in res.records.items() if k != "step"},
     }
     _atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     fin = summary["final"]

@@ -11,7 +11,7 @@ import pytest
 
 from refimpl.cli import main
 from refimpl.core.golden import FORMAT_VERSION, compare, load_golden
-from refimpl.li2024.model import loss_and_grads
+from refimpl.li2024 import loss_and_grads, preset
 
 SPEC_L7_KEYS = {
     "param/W_Q", "param/W_K", "param/W_V", "param/W_O", "param/a", "input/P", "input/z",
@@ -36,7 +36,7 @@ def test_export_writes_spec_keys_and_meta(golden_file):
     assert g["output/attn"].shape == (B, L1 - 1) and g["trajectory/loss"].shape == (10,)
     # the stored outputs are what the reference computes from the stored params and batch
     loss, grads = loss_and_grads({k[6:]: g[k] for k in g if k.startswith("param/")},
-                                 {"P": g["input/P"], "z": g["input/z"]})
+                                 {"P": g["input/P"], "z": g["input/z"]}, preset("golden"))
     assert loss == pytest.approx(float(g["output/loss"]), rel=1e-14)
     for k, v in grads.items():
         np.testing.assert_allclose(v, g[f"grad/{k}"], rtol=1e-13, atol=1e-18)

@@ -1,4 +1,4 @@
-"""Mechanism checks of spec L16 (Proposition 1) and L17 (Proposition 2): refimpl.li2024.checks.
+"""Mechanism checks of spec L16 (Proposition 1) and L17 (Proposition 2): refimpl.li2024.checks.mechanism.
 
 Small and fast: the ``tiny`` preset trained 600 SGD steps on the NumPy path (a fraction of a second),
 hand-built parameters, and hand-built trajectories. Every check is shown to pass on the trained
@@ -14,8 +14,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from refimpl.li2024 import checks, init_params, make_instance, preset, sample_batch
+from refimpl.li2024 import init_params, make_instance, preset, sample_batch
+from refimpl.li2024.checks import mechanism as checks
 from refimpl.li2024.checks import plain_fit
+from refimpl.li2024.checks.training import L16_FINAL_ATTN
 
 TINY = preset("tiny").replace(train=dict(steps=600))
 SEED = 1
@@ -121,7 +123,7 @@ def test_trajectory_shapes(trained, traj_trained):
 def test_l16_attention_split_trained_passes_untrained_fails(traj_trained, traj_untrained):
     ok = checks.check_l16_attention_split([traj_trained])
     assert ok.verdict == "pass", ok.measured
-    assert ok.numbers["attn_same_end"][0] >= checks.L16_FINAL_ATTN
+    assert ok.numbers["attn_same_end"][0] >= L16_FINAL_ATTN
     bad = checks.check_l16_attention_split([traj_untrained])
     assert bad.verdict == "fail", bad.measured
     # the untrained model attends about uniformly: same ≈ α'/2, other ≈ 1 − α'
@@ -266,7 +268,7 @@ def test_l17_label_ablation_fails_when_not_at_chance(trained):
 
 def test_l17_noise_ablation_fails_for_a_model_that_reads_the_noise(trained):
     """Add to W_V a large map of span{ν}: with κ ≠ 0 the values are corrupted, with κ = 0 they are not."""
-    inst, d_x = trained.instance, TINY.data.d_x
+    inst, d_x = trained.data, TINY.data.d_x
     G = np.random.default_rng(7).standard_normal((TINY.m_a, TINY.data.M2))
     W_V = trained.params["W_V"].copy()
     W_V[:, :d_x] += 20.0 * G @ inst.nu  # (m_a, d_x); zero on span{µ}, so κ = 0 prompts are unaffected

@@ -1,4 +1,4 @@
-"""Pruning checks of spec L15 / E4 / E5 (refimpl.li2024 pruning checks) at small size.
+"""Pruning checks of spec L15 / E4 / E5 (refimpl.li2024.checks.pruning) at small size.
 
 A small model (the ``tiny`` data with m = 40 rows, 400 SGD steps, NumPy path: well under a second)
 shows the paper's pruning picture on OOD prompts, so each check passes on it; constructed models on
@@ -22,10 +22,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from refimpl.li2024 import checks as P
 from refimpl.li2024 import preset
 from refimpl.li2024.checks import plain_fit
-from refimpl.li2024.metrics import measure
+from refimpl.li2024.checks import pruning as P
+from refimpl.li2024.pruning import init_row_scale, row_norms
 
 N_TEST = 4000  # prompts per measurement (paired between masks)
 N_RANDOM = 5
@@ -53,14 +53,14 @@ def with_params(run, **changes):
 @pytest.fixture(scope="module")
 def all_small(run):
     W = run.params["W_O"]
-    thr = P.L15I_SMALL_FACTOR * P.init_row_scale(run.config)
-    return with_params(run, W_O=W * (0.5 * thr / P.row_norms(run.params).max()))
+    thr = P.L15I_SMALL_FACTOR * init_row_scale(run.config)
+    return with_params(run, W_O=W * (0.5 * thr / row_norms(run.params).max()))
 
 
 @pytest.fixture(scope="module")
 def dead_large(run):
     W, a = run.params["W_O"], run.params["a"].copy()
-    n = P.row_norms(run.params)
+    n = row_norms(run.params)
     small = P.small_rows(run.params, run.config)
     scale = np.where(small, 3.0 * n.max() / n, np.median(n[~small]) / n)  # small rows → largest; the rest equal
     a[small] = 0.0
@@ -70,10 +70,10 @@ def dead_large(run):
 @pytest.fixture(scope="module")
 def small_carry(run):
     W, a = run.params["W_O"].copy(), run.params["a"].copy()
-    n = P.row_norms(run.params)
+    n = row_norms(run.params)
     small = np.flatnonzero(P.small_rows(run.params, run.config))
     large = np.flatnonzero(~P.small_rows(run.params, run.config))
-    target = 0.5 * P.L15I_SMALL_FACTOR * P.init_row_scale(run.config)
+    target = 0.5 * P.L15I_SMALL_FACTOR * init_row_scale(run.config)
     for t, i in enumerate(small):  # small row i takes over large row j: a_i W_O,(i) = a_j W_O,(j)
         j = large[t % len(large)]
         W[i] = W[j] * (target / n[j])
@@ -89,43 +89,8 @@ def huge_margin(run):
 
 
 # --------------------------------------------------------------------------------------------
-# masks and their evaluation
+# the measurement
 # --------------------------------------------------------------------------------------------
-def test_masks_remove_the_stated_rows():
-    norms = np.array([0.3, 0.05, 0.2, 0.05, 0.4, 0.1])
-    np.testing.assert_array_equal(P.magnitude_keep(norms, 3), [1, 0, 1, 0, 1, 0])
-    np.testing.assert_array_equal(P.largest_keep(norms, 2), [0, 1, 1, 1, 0, 1])
-    np.testing.assert_array_equal(P.magnitude_keep(norms, 1, among=[0, 2, 4]), [1, 1, 0, 1, 1, 1])
-    keep = P.random_keep(6, 2, np.random.default_rng(0), among=[0, 2, 4])
-    assert keep.sum() == 4 and set(np.flatnonzero(keep == 0)) <= {0, 2, 4}
-    assert P.rate_to_count(0.15, 40) == 6 and P.rate_to_count(0.0, 40) == 0
-    with pytest.raises(ValueError, match="k must be"):
-        P.magnitude_keep(norms, 7)
-    with pytest.raises(ValueError, match="rate"):
-        P.rate_to_count(1.5, 10)
-
-
-def test_evaluate_masks_equals_measure_with_keep(run):
-    """One unpruned pass + Σ keep_i a_i r_i gives the pruned model's F (spec L9): same numbers as
-    ``measure(..., keep=k)`` on the same prompts (two batches of 300 = two chunks of 300)."""
-    m = run.params["W_O"].shape[0]
-    rng = np.random.default_rng(5)
-    keeps = np.array([np.ones(m), P.magnitude_keep(P.row_norms(run.params), 16), P.random_keep(m, 12, rng)])
-    ev = P.evaluate_masks(run.params, run.instance, keeps, 600, np.random.default_rng(1), tasks="ood",
-                          alpha=0.6, n_batches=2)
-    for j, k in enumerate(keeps):
-        ref = measure(run.params, run.instance, 600, np.random.default_rng(1), tasks="ood", alpha=0.6,
-                      keep=k, chunk=300)
-        assert ev["hinge"][j] == pytest.approx(ref["hinge"], rel=1e-12, abs=1e-14)
-        assert ev["error"][j] == pytest.approx(ref["error"], abs=1e-15)
-    # a contrast's mean is the difference of the means; its SE is 0 only for identical masks
-    d, se = P.paired_contrast(ev, "hinge", [-1.0, 0.0, 1.0])
-    assert d == pytest.approx(ev["hinge"][2] - ev["hinge"][0], abs=1e-14) and se > 0
-    assert P.paired_contrast(ev, "hinge", [1.0, 0.0, 0.0])[1] > 0
-    with pytest.raises(ValueError, match="keeps"):
-        P.evaluate_masks(run.params, run.instance, np.full((1, m), 0.5), 10, np.random.default_rng(0))
-
-
 def test_measurement_shapes(meas, run):
     s = meas["settings"]["ood"]
     assert s["magnitude"]["hinge"].shape == (len(P.E5_RATES),)
@@ -147,11 +112,11 @@ def test_bimodal_passes_on_trained_model(meas):
 
 def test_bimodal_fails_for_equal_or_all_small_rows(run, all_small):
     W = run.params["W_O"]
-    equal = with_params(run, W_O=W * (0.3 / P.row_norms(run.params))[:, None])  # every row norm 0.3
+    equal = with_params(run, W_O=W * (0.3 / row_norms(run.params))[:, None])  # every row norm 0.3
     for model in (equal, all_small):
-        m = {"seed": 0, "norms": P.row_norms(model.params), "small": P.small_rows(model.params, model.config),
-             "init_scale": P.init_row_scale(model.config),
-             "threshold": P.L15I_SMALL_FACTOR * P.init_row_scale(model.config)}
+        m = {"seed": 0, "norms": row_norms(model.params), "small": P.small_rows(model.params, model.config),
+             "init_scale": init_row_scale(model.config),
+             "threshold": P.L15I_SMALL_FACTOR * init_row_scale(model.config)}
         assert P.check_l15i_bimodal([m]).verdict == "fail"
 
 

@@ -1,7 +1,8 @@
 """Deep-model experiments (refimpl.experiments.yang_deep / li_deep, refimpl.transformer.train) and their
 checks: tiny real runs (the code
 paths end to end, determinism, the wall-clock loop) and every check on both sides of its threshold
-with fake measurements, as tests/test_li2024_checks.py does."""
+with fake measurements, as tests/test_li2024_checks_*.py do (the li2024 deep-model checks E1/E2/E7
+themselves: tests/test_li2024_checks_deep.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from refimpl.core.optim import lr_at
 from refimpl.core.trajectory import Trajectory
 from refimpl.experiments import li_deep, yang_deep
 from refimpl.experiments.adapters import li_token_roles
-from refimpl.li2024 import checks as lchecks
-from refimpl.li2024 import checks as li_checks
 from refimpl.li2024 import preset as li_preset
-from refimpl.li2024.data import sample_batch
+from refimpl.li2024.checks.mechanism import attention_split
+from refimpl.li2024.data import prompt_rng, sample_batch
 from refimpl.transformer import model as tmodel
 from refimpl.transformer.config import preset
 from refimpl.transformer.model import init_params, loss_and_grads
@@ -170,9 +170,9 @@ def test_li_instance_is_the_one_layer_runs_instance():
 
     run = train(LI.replace(train=dict(steps=0)), 3, backend="numpy", progress=False)
     inst = li_deep.li_instance(LI, 3)
-    np.testing.assert_array_equal(inst.mu, run.instance.mu)
-    np.testing.assert_array_equal(inst.q, run.instance.q)
-    np.testing.assert_array_equal(inst.tasks_train, run.instance.tasks_train)
+    np.testing.assert_array_equal(inst.mu, run.data.mu)
+    np.testing.assert_array_equal(inst.q, run.data.q)
+    np.testing.assert_array_equal(inst.tasks_train, run.data.tasks_train)
 
 
 @pytest.fixture(scope="module")
@@ -217,8 +217,8 @@ def test_li_error_curves_use_the_one_layer_prompt_streams(li_run):
     tcfg, inst, res = li_run
     c = li_deep.li_error_curve(res.params, tcfg, inst, [2, 8], 40, seed=0, tasks="unseen", alpha=0.8, key=2)
     assert c["error"].shape == (2,) and c["error_ci95"].shape == (2, 2)
-    # recompute l = 8 by hand from the stream refimpl.li2024.li_checks.error_curve uses
-    b = sample_batch(inst, 40, lchecks.prompt_rng(0, 2, 8), tasks="unseen", l=8, alpha=0.8)
+    # recompute l = 8 by hand from the stream refimpl.li2024.metrics.error_curve uses
+    b = sample_batch(inst, 40, prompt_rng(0, 2, 8), tasks="unseen", l=8, alpha=0.8)
     from refimpl.experiments.adapters import li_tokens
     from refimpl.transformer.model import predict
 
@@ -233,7 +233,7 @@ def test_li_token_roles_match_the_one_layer_attention_split(li_run):
     b = sample_batch(inst, 30, np.random.default_rng(0), tasks="unseen")
     l = b["pattern"].shape[1] - 1
     attn = np.random.default_rng(1).dirichlet(np.ones(l), size=30)  # (B, l) attention over the contexts
-    same, other = lchecks.attention_split(attn, b["pattern"], b["task"])
+    same, other = attention_split(attn, b["pattern"], b["task"])
     roles = li_token_roles(b)
     full = np.concatenate([attn, np.zeros((30, 1))], axis=1)[:, None, None, :].repeat(l + 1, axis=2)  # (B, 1, T, T)
     np.testing.assert_allclose(li_deep.attention_mass([full], roles["same"])[:, 0, 0], same)
@@ -300,45 +300,3 @@ def test_fig5_per_iteration_interpolates_in_log_loss():
     assert c.numbers["loss"][-1] == pytest.approx(0.05)
     assert c.numbers["loss"][0] == pytest.approx(5.0 * (np.sqrt(0.25) / 5.0) ** (20 / 50))
     assert np.isnan(yang_checks.loss_at_step(runs[64], 21))
-
-
-# ------------------------------------------------------------------------------------ checks: E1/E2 relabel
-def test_deep_claim_keeps_the_verdict():
-    curves = {s: {"lengths": np.array([10, 20, 40]), "error": np.array([0.1, e, e])}
-              for s, e in zip(lchecks.L14_S1, (0.05, 0.03, 0.02, 0.005, 0.002))}
-    c = lchecks.check_l14_s1([curves])
-    d = li_checks.deep_claim(c, "3-layer GPT-2")
-    assert d.id == "L14-deep" and d.verdict == c.verdict == "pass" and d.measured.startswith("3-layer GPT-2: ")
-    curves[1.1]["error"][1] = 0.05  # S1 = 1.1 above 1e-2 at l = 20
-    assert li_checks.deep_claim(lchecks.check_l14_s1([curves]), "x").verdict == "fail"
-    cmp = li_checks.compare_at_length([curves], [curves], seeds=[7])
-    assert cmp.verdict == "info" and cmp.numbers["deep"] == cmp.numbers["one_layer"]
-    assert cmp.numbers["deep_per_seed"] == [[0.05, 0.03, 0.02, 0.05, 0.002]] and "seed 7: " in cmp.measured
-
-
-# ------------------------------------------------------------------------------------ checks: E7
-def _traj(start, end, seed=0, n=11, uniform=0.38):
-    steps = np.arange(n) * 50
-    frac = np.clip((steps - 100) / 100, 0, 1)[:, None, None]  # abrupt rise between steps 100 and 200
-    s0, s1 = np.array(start)[None, :, None], np.array(end)[None, :, None]
-    same = s0 + frac * (s1 - s0)
-    same = np.repeat(same, 2, axis=2)  # (S, L, 2 heads)
-    return {"step": steps, "same": same, "other": 0.1 * np.ones_like(same), "error": np.zeros(n),
-            "uniform_same": uniform, "seed": seed}
-
-
-def test_e7_every_layer_both_sides():
-    ok = [_traj([0.40, 0.45, 0.50], [0.80, 0.85, 0.88]), _traj([0.40, 0.40, 0.40], [0.70, 0.65, 0.90], seed=1)]
-    c = li_checks.check_e7_every_layer(ok)
-    assert c.verdict == "pass"
-    np.testing.assert_allclose(c.numbers["rise"][0], [0.40, 0.40, 0.38])
-    np.testing.assert_allclose(c.numbers["half_step"][0], [150, 150, 150])
-    one_flat = [_traj([0.40, 0.45, 0.50], [0.80, 0.55, 0.88])]  # layer 1 rises by only 0.10
-    assert li_checks.check_e7_every_layer(one_flat).verdict == "fail"
-    assert li_checks.check_e7_every_layer(one_flat, rise=0.1 - 1e-9).verdict == "pass"
-
-
-def test_e7_peak_both_sides():
-    assert li_checks.check_e7_peak([_traj([0.4] * 3, [0.5, 0.8, 0.6])]).verdict == "pass"
-    c = li_checks.check_e7_peak([_traj([0.4] * 3, [0.5, 0.7, 0.6]), _traj([0.4] * 3, [0.9, 0.9, 0.9], seed=1)])
-    assert c.verdict == "fail" and c.numbers["layer"][0] == 1

@@ -1,7 +1,7 @@
 """Spec L E1, E2 and E7 with the spec T transformer (the paper's 3-layer, 2-head GPT-2).
 
-:func:`li_instance` rebuilds the instance (patterns, q, task sets) that ``refimpl.li2024.train``
-uses for the same seed (its public ``streams``), so the deep model and the one-layer model see the
+:func:`li_instance` is the instance (patterns, q, task sets) that ``refimpl.li2024.train`` uses for
+the same seed (``refimpl.li2024.make_data``), so the deep model and the one-layer model see the
 same data model. The GPT-2 reads the prompt as tokens (query last, causal mask, read-out at the last
 position) and is trained by Adam on the hinge loss [C: the paper's optimiser for its GPT-2 is not
 recoverable]. [C] Each minibatch has one prompt length l drawn uniformly from ``l_range``, so that
@@ -23,14 +23,14 @@ from refimpl.core.rng import make_rng, spawn
 from refimpl.core.stats import clopper_pearson
 from refimpl.core.trajectory import Trajectory
 from refimpl.experiments.adapters import li_token_roles, li_tokens
-from refimpl.li2024.data import make_instance, prompt_rng, sample_batch, streams, with_ood
+from refimpl.li2024.data import make_data, prompt_rng, sample_batch, with_ood
 from refimpl.transformer.model import init_params, predict_chunked
 from refimpl.transformer.train import train_adam
 
 
 def li_instance(li_cfg, seed: int):
-    """The instance ``refimpl.li2024.train(li_cfg, seed)`` draws (its ``instance`` stream)."""
-    return make_instance(li_cfg.data, streams(seed)["instance"])
+    """The instance ``refimpl.li2024.train(li_cfg, seed)`` draws (``make_data``, its ``instance`` stream)."""
+    return make_data(li_cfg, seed)
 
 
 def li_batch_fn(inst, batch_size: int, l_range: tuple[int, int], rng, *, tasks="train",
@@ -100,7 +100,7 @@ def train_li(tcfg, inst, *, lr: float, steps: int, batch_size: int, l_range: tup
 def li_error_curve(params: dict, tcfg, inst, lengths, n: int, *, seed: int, tasks="unseen", alpha: float,
                    key: int = 0) -> dict:
     """Error and hinge vs l_ts on ``n`` prompts per length, from the prompt streams
-    ``prompt_rng(seed, key, l)`` of ``refimpl.li2024.checks.error_curve`` (for n ≤ its chunk of
+    ``prompt_rng(seed, key, l)`` of ``refimpl.li2024.metrics.error_curve`` (for n ≤ its chunk of
     2000 these are the one-layer curve's first n prompts). Same keys as ``error_curve``."""
 
     err, hin, ci = [], [], []
@@ -117,7 +117,7 @@ def li_error_curve(params: dict, tcfg, inst, lengths, n: int, *, seed: int, task
 
 
 def li_ood_curves(params: dict, tcfg, inst, S1s, lengths, n: int, *, seed: int, alpha: float) -> dict:
-    """OOD error vs l_ts for each S1 (spec L6, E1), streams as ``refimpl.li2024.checks.ood_curves``."""
+    """OOD error vs l_ts for each S1 (spec L6, E1), streams as ``refimpl.li2024.checks.ood.ood_curves``."""
 
     return {float(s): li_error_curve(params, tcfg, with_ood(inst, S1=s), lengths, n, seed=seed, tasks="ood",
                                      alpha=alpha, key=14) for s in S1s}

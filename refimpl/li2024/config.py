@@ -30,10 +30,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from refimpl.core.arrays import is_int as _is_int
 from refimpl.core.arrays import require as _require
+from refimpl.core.config import apply_overrides
+
+
+def _is_real(x) -> bool:
+    """True for Python and NumPy real numbers (ints and floats), False for bools and the rest."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+def _as_builtin(obj, name: str) -> None:
+    """Store a NumPy scalar field as the Python number it equals (so configs stay JSON-friendly)."""
+    v = getattr(obj, name)
+    if isinstance(v, np.generic):
+        object.__setattr__(obj, name, v.item())
 
 
 @dataclass(frozen=True)
@@ -65,9 +81,9 @@ class DataConfig:
             self.d_x >= self.M1 + self.M2,
             f"d_x must be ≥ M1 + M2 = {self.M1 + self.M2} (orthogonal patterns, spec L1), got d_x={self.d_x}",
         )
-        _require(self.beta > 0 and math.isfinite(self.beta), f"beta must be > 0, got {self.beta!r}")
+        _require(_is_real(self.beta) and self.beta > 0 and math.isfinite(self.beta), f"beta must be > 0, got {self.beta!r}")
         _require(
-            0 <= self.kappa_max <= 0.5,
+            _is_real(self.kappa_max) and 0 <= self.kappa_max <= 0.5,
             f"kappa_max must be in [0, 0.5] (spec L2: K_κ ≤ 1/2), got {self.kappa_max!r}",
         )
         _require(self.basis in ("random", "standard"), f"basis must be 'random' or 'standard', got {self.basis!r}")
@@ -88,9 +104,7 @@ class DataConfig:
             )
         for name in ("alpha", "alpha_test"):
             v = getattr(self, name)
-            _require(
-                isinstance(v, (int, float)) and 0 <= v <= 1, f"{name} must be in [0, 1], got {v!r}"
-            )
+            _require(_is_real(v) and 0 <= v <= 1, f"{name} must be in [0, 1], got {v!r}")
         _require(
             2 * self.M1_ood <= self.M1,
             f"M1_ood must be ≤ M1 / 2 = {self.M1 // 2} (each ODR pattern mixes two IDR patterns, spec L6 [C]), got {self.M1_ood}",
@@ -100,7 +114,9 @@ class DataConfig:
             self.M1_ood > 2 or self.alpha_test == 1,
             f"with M1_ood = 2 OOD prompts have no task-irrelevant pattern, so alpha_test must be 1 (got {self.alpha_test})",
         )
-        _require(self.S1 > 0 and math.isfinite(self.S1), f"S1 must be > 0, got {self.S1!r}")
+        _require(_is_real(self.S1) and self.S1 > 0 and math.isfinite(self.S1), f"S1 must be > 0, got {self.S1!r}")
+        for name in ("beta", "kappa_max", "alpha", "alpha_test", "S1"):
+            _as_builtin(self, name)
 
     @property
     def d(self) -> int:
@@ -126,14 +142,21 @@ class ModelConfig:
         for name in ("m_a", "m_b"):
             v = getattr(self, name)
             _require(v is None or (_is_int(v) and v >= 1), f"{name} must be None (= d) or an int ≥ 1, got {v!r}")
-        _require(self.delta >= 0 and math.isfinite(self.delta), f"delta must be ≥ 0, got {self.delta!r}")
-        _require(self.xi >= 0 and math.isfinite(self.xi), f"xi must be ≥ 0, got {self.xi!r}")
-        _require(self.relu_at_zero in (0, 1), f"relu_at_zero must be 0 or 1, got {self.relu_at_zero!r}")
+        _require(_is_real(self.delta) and self.delta >= 0 and math.isfinite(self.delta),
+                 f"delta must be ≥ 0, got {self.delta!r}")
+        _require(_is_real(self.xi) and self.xi >= 0 and math.isfinite(self.xi), f"xi must be ≥ 0, got {self.xi!r}")
+        _require(_is_real(self.relu_at_zero) and self.relu_at_zero in (0, 1),
+                 f"relu_at_zero must be 0 or 1, got {self.relu_at_zero!r}")
         for name in ("attend_to_query", "train_a"):
-            _require(isinstance(getattr(self, name), bool), f"{name} must be a bool, got {getattr(self, name)!r}")
+            v = getattr(self, name)
+            _require(isinstance(v, (bool, np.bool_)), f"{name} must be a bool, got {v!r}")
+            object.__setattr__(self, name, bool(v))
+        for name in ("delta", "xi", "relu_at_zero"):
+            _as_builtin(self, name)
 
     def options(self) -> dict:
-        """Keyword options of ``forward`` / ``loss_and_grads`` implied by this config."""
+        """The options that change the math, as a dict (``forward`` and ``loss_and_grads`` read them
+        from ``cfg.model`` itself; the benchmark problems carry this dict)."""
         return dict(attend_to_query=self.attend_to_query, train_a=self.train_a, relu_at_zero=float(self.relu_at_zero))
 
 
@@ -152,7 +175,8 @@ class TrainConfig:
             v = getattr(self, name)
             lo = 0 if name == "steps" else 1
             _require(_is_int(v) and v >= lo, f"{name} must be an int ≥ {lo}, got {v!r}")
-        _require(self.lr > 0 and math.isfinite(self.lr), f"lr must be > 0, got {self.lr!r}")
+        _require(_is_real(self.lr) and self.lr > 0 and math.isfinite(self.lr), f"lr must be > 0, got {self.lr!r}")
+        _as_builtin(self, "lr")
 
 
 @dataclass(frozen=True)
@@ -196,33 +220,31 @@ class Config:
         )
 
 
-PRESETS: dict[str, Config] = {}
-
-
-def _register(name: str, cfg: Config) -> None:
-    PRESETS[name] = cfg
-
-
-def preset(name: str) -> Config:
-    """The named preset; ``ValueError`` listing the allowed names for an unknown one."""
-    if not PRESETS:
-        _build_presets()
-    if name not in PRESETS:
-        raise ValueError(f"unknown li2024 preset {name!r}; allowed: {sorted(PRESETS)}")
-    return PRESETS[name]
-
-
-def _build_presets() -> None:
-    # default: the spec's L1–L8 [C] defaults, SGD of L11 (B = 64, η = 0.5)
-    _register("default", Config())
-    # tiny: seconds-long runs for tests and smoke checks
-    _register(
-        "tiny",
-        Config(
+def _build_presets() -> dict[str, Config]:
+    return {
+        # default: the spec's L1–L8 [C] defaults, SGD of L11 (B = 64, η = 0.5)
+        "default": Config(),
+        # tiny: seconds-long runs for tests and smoke checks
+        "tiny": Config(
             data=DataConfig(d_x=12, d_y=4, M1=6, M2=6, l_train=8, l_test=8),
             model=ModelConfig(m=16),
             train=TrainConfig(steps=300, batch_size=16, eval_every=25, n_eval=64),
         ),
-    )
-    # golden: the default model and data, a batch of 16 prompts (spec L §7 golden file)
-    _register("golden", Config(train=TrainConfig(batch_size=16)))
+        # golden: the default model and data, a batch of 16 prompts (spec L §7 golden file)
+        "golden": Config(train=TrainConfig(batch_size=16)),
+    }
+
+
+#: the named configurations, name -> frozen :class:`Config`
+PRESETS: dict[str, Config] = _build_presets()
+
+
+def preset(name: str, **overrides) -> Config:
+    """The named preset with ``overrides`` applied (``refimpl.core.config.apply_overrides``): dotted
+    names ``preset("tiny", **{"data.alpha": 0.4})`` or sections ``preset("tiny", train={"steps": 10})``.
+
+    ``ValueError`` listing the allowed names for an unknown preset or field; a bad value fails
+    with the config's own message."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown li2024 preset {name!r}; allowed: {sorted(PRESETS)}")
+    return apply_overrides(PRESETS[name], overrides)

@@ -107,6 +107,13 @@ def make_instance(cfg: DataConfig, seed) -> Instance:
     return Instance(cfg, mu, nu, mu_ood, nu_ood, coef, q, tasks, train, unseen, all_tasks(cfg.M1_ood))
 
 
+def make_data(cfg, seed) -> Instance:
+    """The fixed objects of the data model of ``cfg`` (a :class:`refimpl.li2024.config.Config`) for
+    ``seed``: :func:`make_instance` drawn from the ``instance`` stream of :func:`streams`, i.e. exactly
+    the instance ``refimpl.li2024.train(cfg, seed)`` trains on."""
+    return make_instance(cfg.data, streams(seed)["instance"])
+
+
 def coverage(tasks: np.ndarray, M1: int) -> tuple[np.ndarray, np.ndarray]:
     """How often each pattern is the + pattern and the − pattern in a task set (spec L3)."""
     tasks = np.asarray(tasks)

@@ -9,7 +9,7 @@ stored batch from the stored parameters, the loss before each step.
 W_Q, W_K and W_V. At the bare initialisation W_Q = W_K and W_V = I, so an implementation that
 swapped W_Q and W_K or transposed W_V would still match; the perturbation makes every block of
 every gradient generic. The configuration is the ``golden`` preset (the default model and data
-with B = 16 prompts from T_tr).
+with B = 16 prompts from T_tr) unless ``config`` names another one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from refimpl.core.golden import check_dtype
 from refimpl.core.rng import make_rng, spawn
-from refimpl.li2024.config import preset
+from refimpl.li2024.config import Config, preset
 from refimpl.li2024.data import make_instance, sample_batch
 from refimpl.li2024.model import forward, init_params, loss_and_grads
 
@@ -27,11 +27,16 @@ TRAJECTORY_STEPS = 10
 KINK_MARGIN = 1e-6  # resample if a ReLU input or a hinge margin is this close to its kink
 
 
-def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
-    """Return ``(config_dict, arrays)`` for the golden file of ``seed``."""
+def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = None) -> tuple[dict, dict]:
+    """Return ``(config_dict, arrays)`` for the golden file of ``seed``: the ``golden`` preset, or
+    ``config`` (a :class:`refimpl.li2024.config.Config`; its batch size and options are used)."""
     check_dtype(dtype)
-    cfg = preset("golden")
-    opts = cfg.model.options()
+    if config is None:
+        name, cfg = "golden", preset("golden")
+    elif isinstance(config, Config):
+        name, cfg = None, config
+    else:
+        raise TypeError(f"config must be None or a refimpl.li2024 Config, got {type(config).__name__}")
     rng = make_rng(seed)
     inst_rng, init_rng, pert_rng, data_rng = spawn(rng, 4)
     inst = make_instance(cfg.data, inst_rng)
@@ -42,26 +47,26 @@ def golden_arrays(seed: int, dtype: str = "float64") -> tuple[dict, dict]:
     for _ in range(100):
         batch = sample_batch(inst, cfg.train.batch_size, data_rng, tasks="train")
         P, z = batch["P"].astype(dtype), batch["z"].astype(dtype)
-        F, cache = forward(params, P, **{k: opts[k] for k in ("attend_to_query", "relu_at_zero")})
+        F, cache = forward(params, {"P": P}, cfg)
         if np.min(np.abs(cache["h"])) > KINK_MARGIN and np.min(np.abs(1 - z * F)) > KINK_MARGIN:
             break
     else:  # pragma: no cover - practically unreachable
         raise RuntimeError("could not draw a golden batch away from the ReLU/hinge kinks")
     b = {"P": P, "z": z}
-    loss, grads = loss_and_grads(params, b, **opts)
+    loss, grads = loss_and_grads(params, b, cfg)
 
     lr = cfg.train.lr
     traj = np.zeros(TRAJECTORY_STEPS, dtype=dtype)
     p = {k: v.copy() for k, v in params.items()}
     for t in range(TRAJECTORY_STEPS):  # full-batch GD on the stored batch, loss before each step
-        traj[t], g = loss_and_grads(p, b, **opts)
+        traj[t], g = loss_and_grads(p, b, cfg)
         for k, gk in g.items():
             p[k] = p[k] - lr * gk
 
     arrays = {f"param/{k}": v for k, v in params.items()}
     arrays.update({"input/P": P, "input/z": z})
-    arrays.update({"output/F": F, "output/attn": cache["sigma"], "output/loss": np.array(loss, dtype=dtype)})
+    arrays.update({"output/F": F, "output/attn": cache["attn"], "output/loss": np.array(loss, dtype=dtype)})
     arrays.update({f"grad/{k}": v for k, v in grads.items()})
     arrays.update({"trajectory/lr": np.array(lr, dtype=dtype), "trajectory/loss": traj})
-    config = {"preset": "golden", **cfg.to_dict(), "perturbation": PERTURBATION}
+    config = {"preset": name, **cfg.to_dict(), "perturbation": PERTURBATION}
     return config, arrays

@@ -15,8 +15,14 @@ One call computes the forward pass, the hinge loss and all gradients for a batch
   (d × (l+1), 6.7 kB at the default preset) stays in L1 for the second sum of each loop.
 
 Prompts with z F ≥ 1 have zero hinge gradient (spec L12: g = −z 𝟙[zF < 1]); their δh is exactly
-0 and so is everything downstream. ``tests/test_li2024_model.py`` proves this path equal to the
-NumPy path to ~1e−12.
+0 and so is everything downstream. ``tests/test_contract.py`` and ``tests/test_li2024_model.py``
+prove this path equal to the NumPy path to ~1e−12.
+
+Non-finite numbers propagate as in the NumPy path (``refimpl.core.ops``): a NaN score makes the
+prompt's whole softmax row NaN (max subtraction), Relu(NaN) = NaN (``np.maximum``), a NaN margin
+adds NaN to the loss (max{0, 1 − zF}) with no hinge gradient (𝟙[NaN < 1] = 0), and a prompt with
+zero hinge gradient is skipped in the attention backward only when its σ is finite (NumPy's
+σ (c − Σσc) is NaN otherwise). ``loss_and_grads`` and ``train`` then raise on the non-finite loss.
 
 FLOP count of one call (multiply-adds; J = l or l + 1 attended columns):
 
@@ -97,7 +103,7 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
             if s[j] > smax:
                 smax = s[j]
         tot = 0.0
-        for j in range(J):  # softmax with the max subtracted (spec L7)
+        for j in range(J):  # softmax with the max subtracted (spec L7); a NaN score makes tot NaN
             e = np.exp(s[j] - smax)
             s[j] = e
             tot += e
@@ -116,7 +122,7 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
         f = 0.0
         for i in range(m):
             hv = H[b, i]
-            r = hv if hv > 0 else 0.0
+            r = hv if (hv > 0 or hv != hv) else 0.0  # Relu = np.maximum(h, 0): NaN stays NaN
             R[b, i] = r
             f += a_eff[i] * r
         F[b] = f
@@ -131,6 +137,8 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
                     DH[b, i] = g * a_eff[i]
                 elif hv == 0:
                     DH[b, i] = g * a_eff[i] * relu_at_zero
+        elif margin != margin:  # NaN: max{0, 1 − zF} is NaN (as in NumPy); 𝟙[zF < 1] = 0, no gradient
+            loss += 1.0 - margin
     loss /= B
 
     DV = np.dot(DH, W_O)  # (B, m_a)  δv = W_Oᵀ δh          spec L12
@@ -138,8 +146,8 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
     CG = np.zeros((B, d), dt)  # (B, d) C γ
     c = np.zeros(J, dt)
     for b in range(B):
-        if G[b] == 0.0:
-            continue
+        if G[b] == 0.0 and sigma[b, 0] == sigma[b, 0]:  # no hinge gradient and σ finite (a row is all
+            continue  # NaN or all finite): γ = σ (0 − 0) = 0, C γ = 0
         # c_i = δvᵀ W_V p_i (context columns; the query column carries no value): SIMD over i
         c[:] = 0.0
         _add_columns(P, b, DC[b], c, l)
@@ -156,21 +164,21 @@ def _fused(W_Q, W_K, W_V, W_O, a_eff, P, z, J, relu_at_zero):
     dW_K = np.dot(U.T, CG)  # (m_b, d)    ∇W_K = Σ_b u (Cγ)ᵀ     spec L12
     dW_Q = np.dot(W_K, np.dot(CG.T, Pq))  # (m_b, d)  ∇W_Q = W_K Σ_b (Cγ) p_qᵀ   spec L12
     da = np.dot(G, R)  # (m,)  ∇a = Σ_b g r
-    return loss, dW_Q, dW_K, dW_V, dW_O, da, F, sigma
+    return loss, dW_Q, dW_K, dW_V, dW_O, da, F, sigma, H
 
 
 def loss_and_grads_numba(params, P, z, *, attend_to_query=False, train_a=False, relu_at_zero=0.0, keep=None):
-    """Numba path of ``model.loss_and_grads``; returns ``(loss, grads, F, attn)``."""
+    """Numba path of ``model.loss_and_grads``; returns ``(loss, grads, F, attn, h)``."""
     W_Q, W_K, W_V, W_O, a = (np.ascontiguousarray(params[k]) for k in ("W_Q", "W_K", "W_V", "W_O", "a"))
     dt = W_Q.dtype
     a_eff = a if keep is None else a * keep
     P = np.ascontiguousarray(P, dtype=dt)
     z = np.ascontiguousarray(z, dtype=dt)
     J = P.shape[2] if attend_to_query else P.shape[2] - 1
-    loss, dW_Q, dW_K, dW_V, dW_O, da, F, sigma = _fused(
+    loss, dW_Q, dW_K, dW_V, dW_O, da, F, sigma, H = _fused(
         W_Q, W_K, W_V, W_O, np.ascontiguousarray(a_eff), P, z, J, dt.type(relu_at_zero)
     )
     grads = {"W_Q": dW_Q, "W_K": dW_K, "W_V": dW_V, "W_O": dW_O}
     if train_a:
         grads["a"] = da if keep is None else da * keep
-    return float(loss), grads, F, sigma
+    return float(loss), grads, F, sigma, H

@@ -15,7 +15,7 @@ C              ``C``        (B, d, l)        context columns p_1..p_l
 p_q            ``p_q``      (B, d)           query column
 u              ``u``        (B, m_b)         W_Q p_q
 s              ``s``        (B, J)           s_i = (W_K p_i)ᵀ u
-σ (attn)       ``sigma``    (B, J)           softmax_i(s)
+σ (attn)       ``sigma``    (B, J)           softmax_i(s); ``cache["attn"]``
 c̄              ``cbar``     (B, d)           C σ   (context columns only)
 v              ``v``        (B, m_a)         W_V c̄
 h, r           ``h, r``     (B, m)           W_O v, Relu(h)
@@ -24,6 +24,8 @@ z              ``z``        (B,)             query label ±1
 =============  ===========  ===============  ================================================
 
 Forward (spec L7): F(Ψ; P) = aᵀ Relu(W_O Σ_{i≤l} W_V p_i attn_i), attn = softmax_i((W_K p_i)ᵀ W_Q p_q).
+The options (``attend_to_query``, ``relu_at_zero``, ``train_a``) come from ``cfg.model``
+(:class:`refimpl.li2024.config.ModelConfig`); ``forward`` stores what ``backward`` needs in its cache.
 Computing s as Cᵀ(W_Kᵀ u) and v as W_V(C σ) is the same algebra with fewer FLOPs (spec L7).
 
 ``attend_to_query`` [C, spec L7 option]: the query column is added to the softmax normalisation
@@ -37,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.errors import check_finite
 from refimpl.core.ops import (
     hinge_backward,
     hinge_forward,
@@ -55,9 +58,25 @@ BACKENDS = ("numpy", "numba")
 # --------------------------------------------------------------------------------------------
 # parameters
 # --------------------------------------------------------------------------------------------
+FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))  # what params and batches may hold
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """``dtype`` as a NumPy dtype if it is float64 or float32; ``TypeError`` otherwise."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float64 or float32, got {dt}")
+    return dt
+
+
 def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
     """Initial Ψ (spec L8 [C]): W_Q⁰ = W_K⁰ = δ[I_{d_X} 0; 0 0], W_V⁰ = I_d, W_O⁰ ~ N(0, ξ²),
-    a_i uniform on {±1/√m} (half of each sign, in random order)."""
+    a_i uniform on {±1/√m} (half of each sign, in random order). ``dtype``: float64 or float32
+    (anything else is a ``TypeError``)."""
+    dt = _float_dtype(dtype)
     rng = make_rng(seed)
     d, dx, m, m_a, m_b = cfg.data.d, cfg.data.d_x, cfg.model.m, cfg.m_a, cfg.m_b
     W_QK = np.zeros((m_b, d))
@@ -68,36 +87,68 @@ def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
     signs = np.where(np.arange(m) < (m + 1) // 2, 1.0, -1.0)
     a = rng.permutation(signs) / np.sqrt(m)
     p = {"W_Q": W_QK, "W_K": W_QK.copy(), "W_V": W_V, "W_O": W_O, "a": a}
-    return {k: v.astype(dtype) for k, v in p.items()}
+    return {k: v.astype(dt) for k, v in p.items()}
+
+
+def _float_array(name: str, x, **kw) -> np.ndarray:
+    """``check_array`` for a float32/float64 array; integer, bool, float16 or complex data is a
+    ``TypeError`` naming ``name`` and the dtype (never converted silently)."""
+    dt = getattr(x, "dtype", None)
+    if dt is not None and np.dtype(dt) not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {dt}")
+    arr = check_array(name, x, **kw)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {arr.dtype}")
+    return arr
 
 
 def check_params(params) -> dict:
-    """Validate Ψ: the five arrays, consistent shapes, finite. Returns them as arrays."""
+    """Validate Ψ: the five arrays, float64 or float32 (all the same), consistent shapes, finite.
+    Returns them as arrays; ``TypeError``/``ValueError`` naming the offending entry otherwise."""
     if not hasattr(params, "keys"):
         raise TypeError(f"params must be a dict with keys {list(PARAM_NAMES)}, got {type(params).__name__}")
     missing = [k for k in PARAM_NAMES if k not in params]
     if missing:
         raise ValueError(f"params is missing {missing}; required keys: {list(PARAM_NAMES)}")
-    W_Q = check_array("params['W_Q']", params["W_Q"], ndim=2)
+    W_Q = _float_array("params['W_Q']", params["W_Q"], ndim=2)
     m_b, d = W_Q.shape
-    W_K = check_array("params['W_K']", params["W_K"], shape=(m_b, d))
-    W_V = check_array("params['W_V']", params["W_V"], shape=(None, d))
-    W_O = check_array("params['W_O']", params["W_O"], shape=(None, W_V.shape[0]))
-    a = check_array("params['a']", params["a"], shape=(W_O.shape[0],))
-    return {"W_Q": W_Q, "W_K": W_K, "W_V": W_V, "W_O": W_O, "a": a}
+    W_K = _float_array("params['W_K']", params["W_K"], shape=(m_b, d))
+    W_V = _float_array("params['W_V']", params["W_V"], shape=(None, d))
+    W_O = _float_array("params['W_O']", params["W_O"], shape=(None, W_V.shape[0]))
+    a = _float_array("params['a']", params["a"], shape=(W_O.shape[0],))
+    out = {"W_Q": W_Q, "W_K": W_K, "W_V": W_V, "W_O": W_O, "a": a}
+    dtypes = {k: str(v.dtype) for k, v in out.items()}
+    if len(set(dtypes.values())) > 1:
+        raise TypeError(f"params must all have the same dtype (float64 or float32), got mixed dtypes {dtypes}")
+    return out
 
 
 def check_batch(batch, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a batch {P (B, d, l+1), z (B,) of ±1}; returns (P, z)."""
-    if not hasattr(batch, "keys") or "P" not in batch or "z" not in batch:
+    """Validate a batch {P (B, d, l+1), z (B,) of ±1}, float64 or float32; returns (P, z)."""
+    if not hasattr(batch, "keys"):
+        raise TypeError(f"batch must be a dict with 'P' (B, d, l+1) and 'z' (B,), got {type(batch).__name__}")
+    if "P" not in batch or "z" not in batch:
         raise ValueError("batch must be a dict with 'P' (B, d, l+1) and 'z' (B,)")
-    P = check_array("batch['P']", batch["P"], shape=(None, d, None))
+    P = _float_array("batch['P']", batch["P"], shape=(None, d, None))
     if P.shape[0] < 1 or P.shape[2] < 2:
         raise ValueError(f"batch['P'] must have B ≥ 1 prompts and l + 1 ≥ 2 columns, got shape {P.shape}")
-    z = check_array("batch['z']", batch["z"], shape=(P.shape[0],))
+    z = _float_array("batch['z']", batch["z"], shape=(P.shape[0],))
     if not np.all(np.abs(z) == 1):
         raise ValueError(f"batch['z'] must hold labels ±1, got values {np.unique(z)[:5]}")
     return P, z
+
+
+def _check_cfg(cfg) -> Config:
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a refimpl.li2024 Config (li2024.preset(...)), got {type(cfg).__name__}")
+    return cfg
+
+
+def _prompts(inputs, dtype) -> np.ndarray:
+    """The prompts P (B, d, l+1) of a batch dict, in the parameters' dtype."""
+    if not hasattr(inputs, "keys") or "P" not in inputs:
+        raise TypeError(f"inputs must be a batch dict holding 'P' (B, d, l+1), got {type(inputs).__name__}")
+    return np.asarray(inputs["P"], dtype=dtype)
 
 
 def _keep_vector(keep, m: int, dtype) -> np.ndarray:
@@ -112,13 +163,18 @@ def _keep_vector(keep, m: int, dtype) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # forward / backward (NumPy reference path)
 # --------------------------------------------------------------------------------------------
-def forward(params, P, *, attend_to_query: bool = False, relu_at_zero: float = 0.0, keep=None):
-    """F(Ψ; P) for a batch of prompts (spec L7, L9). Returns ``(F, cache)``; ``cache["sigma"]`` is
-    the attention (B, J)."""
+def forward(params, inputs, cfg: Config, keep=None):
+    """F(Ψ; P) for a batch of prompts ``inputs["P"]`` (spec L7, L9), options from ``cfg.model``.
+
+    Returns ``(F, cache)``: F (B,), ``cache["attn"]`` the attention σ (B, J), and everything
+    :func:`backward` needs (including ``train_a``). ``keep`` (m,) 0/1 prunes rows of W_O (spec L9).
+    Inputs are not validated here (``loss_and_grads`` does that)."""
+    opts = _check_cfg(cfg).model
     W_Q, W_K, W_V, W_O, a = (params[k] for k in PARAM_NAMES)
+    P = _prompts(inputs, W_Q.dtype)
     B, d, L1 = P.shape
     l = L1 - 1
-    J = L1 if attend_to_query else l
+    J = L1 if opts.attend_to_query else l
     kv = _keep_vector(keep, W_O.shape[0], a.dtype)  # (m,) 1 = kept, 0 = pruned
     a_eff = a * kv  # (m,) spec L9: pruned rows removed
 
@@ -132,19 +188,19 @@ def forward(params, P, *, attend_to_query: bool = False, relu_at_zero: float = 0
     cbar = np.einsum("bdi,bi->bd", C, sigma[:, :l])  # (B, d)  c̄ = C σ
     v = cbar @ W_V.T  # (B, m_a)   spec L7: v = W_V c̄ = Σ_i W_V p_i attn_i
     h = v @ W_O.T  # (B, m)     h = W_O v
-    r, relu_cache = relu_forward(h, relu_at_zero)  # (B, m)  r = Relu(h)
+    r, relu_cache = relu_forward(h, float(opts.relu_at_zero))  # (B, m)  r = Relu(h)
     F = r @ a_eff  # (B,)       spec L7: F = aᵀ r
     cache = dict(
-        params=params, P=P, l=l, J=J, a_eff=a_eff, keep=kv if keep is not None else None,
-        u=u, s=s, sigma=sigma, sm_cache=sm_cache, cbar=cbar, v=v, h=h, r=r, relu_cache=relu_cache,
+        params=params, P=P, l=l, J=J, a_eff=a_eff, keep=kv if keep is not None else None, train_a=opts.train_a,
+        u=u, s=s, attn=sigma, sm_cache=sm_cache, cbar=cbar, v=v, h=h, r=r, relu_cache=relu_cache,
     )
     return F, cache
 
 
-def backward(dF, cache, *, train_a: bool = False) -> dict:
+def backward(dF, cache) -> dict:
     """Gradients of Σ_b dF_b F_b with respect to Ψ (spec L12), keyed like the parameters.
 
-    ``grads["a"]`` is present only when ``train_a``.
+    ``grads["a"]`` is present only when the forward's config trains a (``cfg.model.train_a``).
     """
     W_Q, W_K, W_V, W_O, a = (cache["params"][k] for k in PARAM_NAMES)
     P, l, J = cache["P"], cache["l"], cache["J"]
@@ -162,7 +218,7 @@ def backward(dF, cache, *, train_a: bool = False) -> dict:
     dW_V = dv.T @ cbar  # (m_a, d)
     dcbar = dv @ W_V  # (B, d)
     # c̄ = C σ:  c_i = δvᵀ W_V p_i for context columns (the query column carries no value)
-    c = np.zeros_like(cache["sigma"])  # (B, J)
+    c = np.zeros_like(cache["attn"])  # (B, J)
     c[:, :l] = np.einsum("bdi,bd->bi", C, dcbar)
     # σ = softmax(s):  γ_i = σ_i (c_i − Σ_j σ_j c_j)                         spec L12
     gamma = softmax_backward(c, cache["sm_cache"])  # (B, J)
@@ -174,7 +230,7 @@ def backward(dF, cache, *, train_a: bool = False) -> dict:
     du = Cg @ W_K.T  # (B, m_b)
     dW_Q = du.T @ p_q  # (m_b, d)
     grads = {"W_Q": dW_Q, "W_K": dW_K, "W_V": dW_V, "W_O": dW_O}
-    if train_a:
+    if cache["train_a"]:
         da = dF @ r  # (m,) ∇a = g r                                       spec L12
         if cache["keep"] is not None:
             da = da * cache["keep"]
@@ -189,52 +245,75 @@ def hinge_loss(F, z):
     return float(np.mean(losses)), dF
 
 
-def loss_and_grads(
-    params,
-    batch,
-    backend: str = "numpy",
-    *,
-    attend_to_query: bool = False,
-    train_a: bool = False,
-    relu_at_zero: float = 0.0,
-    keep=None,
-    check: bool = True,
-    return_aux: bool = False,
-):
-    """Mean hinge loss over the batch and its gradients (spec L10, L12).
-
-    ``params``: {W_Q, W_K, W_V, W_O, a}; ``batch``: {P (B, d, l+1), z (B,)} (extra keys ignored).
-    ``backend``: "numpy" (this module, the readable reference) or "numba" (``kernels.py``).
-    Returns ``(loss, grads)``, or ``(loss, grads, aux)`` with ``aux = {"F", "attn"}`` when
-    ``return_aux``. ``check=False`` skips input validation (trusted callers in hot loops).
-    """
-    check_choice("backend", backend, BACKENDS)
-    check_choice("relu_at_zero", relu_at_zero, (0, 1))
-    if check:
-        params = check_params(params)
-        P, z = check_batch(batch, params["W_Q"].shape[1])
-    else:
-        P, z = batch["P"], batch["z"]
+def _loss_grads(params, P, z, cfg: Config, backend: str, keep):
+    """Loss, gradients, F, attention and the ReLU inputs h on trusted inputs (no validation):
+    the computation behind ``loss_and_grads`` and each step of ``train``."""
     dt = params["W_Q"].dtype  # compute in the parameters' precision (float32 stays float32)
     P, z = np.asarray(P, dtype=dt), np.asarray(z, dtype=dt)
     if backend == "numba":
         from refimpl.li2024.kernels import loss_and_grads_numba
 
-        loss, grads, F, attn = loss_and_grads_numba(
-            params, P, z, attend_to_query=attend_to_query, train_a=train_a, relu_at_zero=relu_at_zero,
+        m = cfg.model
+        return loss_and_grads_numba(
+            params, P, z, attend_to_query=m.attend_to_query, train_a=m.train_a, relu_at_zero=float(m.relu_at_zero),
             keep=None if keep is None else _keep_vector(keep, params["W_O"].shape[0], params["a"].dtype),
         )
+    F, cache = forward(params, {"P": P}, cfg, keep=keep)
+    loss, dF = hinge_loss(F, z)
+    return loss, backward(dF, cache), F, cache["attn"], cache["h"]
+
+
+def _aux(params, P, z, F, attn, h, keep) -> dict:
+    """``aux`` of ``loss_and_grads``: outputs, the loss's term scale and the distance to a kink."""
+    l = P.shape[2] - 1
+    a_eff = np.abs(params["a"]) if keep is None else np.abs(params["a"]) * keep  # (m,)
+    # |F| ≤ Σ_i |a_i| (|W_O| |W_V| |C| σ)_i: the terms summed into each hinge term 1 − zF
+    cabs = np.einsum("bdi,bi->bd", np.abs(P[:, :, :l]), attn[:, :l])  # (B, d)
+    w = (a_eff @ np.abs(params["W_O"])) @ np.abs(params["W_V"])  # (d,)
+    scale = float(np.mean(1.0 + cabs @ w))
+    live = h if keep is None else h[:, np.asarray(keep) != 0]  # ReLU inputs of the kept rows
+    margin = float(np.min(np.abs(1.0 - z * F)))  # hinge kink at zF = 1
+    if live.size:
+        margin = min(margin, float(np.min(np.abs(live))))  # ReLU kink at h = 0
+    return {"out": F, "attn": attn, "scale": scale, "kink_margin": margin}
+
+
+def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=None, check: bool = True,
+                   return_aux: bool = False):
+    """Mean hinge loss over the batch and its gradients (spec L10, L12), options from ``cfg.model``.
+
+    ``params``: {W_Q, W_K, W_V, W_O, a}; ``batch``: {P (B, d, l+1), z (B,)} (extra keys ignored),
+    float64 or float32 (the computation runs in the parameters' dtype). ``backend``: "numpy" (this
+    module, the readable reference) or "numba" (``kernels.py``). ``keep`` (m,) 0/1 prunes rows of W_O
+    (spec L9). Returns ``(loss, grads)``, or ``(loss, grads, aux)`` when ``return_aux``, with
+    ``aux = {"out": F (B,), "attn": σ (B, J), "scale", "kink_margin"}``: ``scale`` is the mean over
+    prompts of 1 + Σ_i |a_i| (|W_O||W_V||C|σ)_i (a bound on the terms summed into the loss) and
+    ``kink_margin`` the smallest |h| of a kept row and |1 − zF| in the batch.
+
+    ``check`` (default) validates the inputs (``TypeError``/``ValueError`` naming the argument)
+    and raises :class:`refimpl.core.errors.NonFiniteError` if the loss, an output F or a gradient is
+    not finite; ``check=False`` skips both (trusted callers in hot loops).
+    """
+    check_choice("backend", backend, BACKENDS)
+    _check_cfg(cfg)
+    if check:
+        params = check_params(params)
+        P, z = check_batch(batch, params["W_Q"].shape[1])
     else:
-        F, cache = forward(params, P, attend_to_query=attend_to_query, relu_at_zero=relu_at_zero, keep=keep)
-        loss, dF = hinge_loss(F, z)
-        grads = backward(dF, cache, train_a=train_a)
-        attn = cache["sigma"]
+        P, z = batch["P"], batch["z"]
+    loss, grads, F, attn, h = _loss_grads(params, P, z, cfg, backend, keep)
+    if check:
+        check_finite("loss", loss)
+        check_finite("out", F)
+        check_finite("grads", grads)
     if return_aux:
-        return loss, grads, {"F": F, "attn": attn}
+        dt = params["W_Q"].dtype
+        kv = None if keep is None else _keep_vector(keep, params["W_O"].shape[0], params["a"].dtype)
+        return loss, grads, _aux(params, np.asarray(P, dtype=dt), np.asarray(z, dtype=dt), F, attn, h, kv)
     return loss, grads
 
 
-def predict(params, P, *, attend_to_query: bool = False, relu_at_zero: float = 0.0, keep=None):
-    """F and the attention for a batch of prompts (forward only): returns ``(F, attn)``."""
-    F, cache = forward(params, P, attend_to_query=attend_to_query, relu_at_zero=relu_at_zero, keep=keep)
-    return F, cache["sigma"]
+def predict(params, inputs, cfg: Config, keep=None) -> np.ndarray:
+    """F (B,) for a batch of prompts: ``forward`` without the cache (the attention is
+    ``forward(...)[1]["attn"]``)."""
+    return forward(params, inputs, cfg, keep=keep)[0]

@@ -5,7 +5,7 @@ scikit-learn learners — logistic regression, SVM with Gaussian and with linear
 each fitted per prompt on its l context pairs — classify the queries of the same prompts of the
 unseen tasks T \\ T_tr, for l = 6, 8, ..., 20 and α' ∈ {0.8, 0.6}. Errors are estimated by
 sampling stratified by the number of contexts sharing the query's relevant pattern (exact binomial
-weights; see refimpl/li2024/checks.py), which resolves errors of ~1e−4 with a few
+weights; see refimpl/li2024/checks/classical.py), which resolves errors of ~1e−4 with a few
 thousand fits. The check at α' = 0.6, l = 20: ICL best or tied-best; α' = 0.8 is reported.
 """
 
@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.core.claims import Claim
-from refimpl.li2024 import checks, preset
+from refimpl.li2024 import preset
+from refimpl.li2024.checks import classical as checks
 from refimpl.validation.li2024._common import fitter
 
 ORDER = 40

@@ -18,7 +18,7 @@ got stuck near 0.3–0.36 after a loss jump around step 200, lr 3e−4 constant 
 
 E1 / E2: the deep model's curves on n prompts per length (quick 500, full 2000; the one-layer
 curves use 4000 / 20000) from the same prompt streams as the one-layer curves, judged by the same
-checks (refimpl.li2024.checks L14, E2) — the one-layer curves are the ones ``validation/li2024/ood.py``
+checks (refimpl.li2024.checks.ood L14, E2) — the one-layer curves are the ones ``validation/li2024/ood.py``
 computes (shared through the cache). E7: per layer, the attention the query pays to contexts with
 its relevant pattern (head mean), on fixed unseen-task prompts (l_ts = 20, α' = 0.8) at parameter
 snapshots through training.
@@ -34,8 +34,10 @@ import numpy as np
 
 from refimpl.core.claims import Claim
 from refimpl.experiments.li_deep import li_attention_trajectory, li_error_curve, li_instance, li_ood_curves, train_li
-from refimpl.li2024 import checks as lchecks
 from refimpl.li2024 import preset as li_preset
+from refimpl.li2024.checks import deep as dchecks
+from refimpl.li2024.checks import ood as ochecks
+from refimpl.li2024.metrics import error_curve
 from refimpl.transformer.config import preset
 from refimpl.validation.li2024 import ood
 from refimpl.validation.li2024._common import fitter
@@ -78,11 +80,11 @@ def run(ctx) -> list[Claim]:
     fit = fitter(ctx)
     runs1 = [fit(base, s) for s in p1["seeds"]]
     e1_one = ctx.cached("li2024/e1_curves", {"cfg": base.to_dict(), "p": p1},
-                        lambda: [lchecks.ood_curves(r, lchecks.L14_S1, p1["lengths"], p1["n"], alpha) for r in runs1])
+                        lambda: [ochecks.ood_curves(r, ochecks.L14_S1, p1["lengths"], p1["n"], alpha) for r in runs1])
     e2_lengths = [l for l in p1["lengths"] if l <= 20]
     e2_one = ctx.cached("li2024/e2_curves", {"cfg": base.to_dict(), "p": p1},
-                        lambda: [{(kind, a): lchecks.error_curve(r, e2_lengths, p1["n"], tasks=kind, alpha=a, key=2)
-                                  for kind in ("unseen", "ood") for a in lchecks.E2_ALPHAS} for r in runs1])
+                        lambda: [{(kind, a): error_curve(r, e2_lengths, p1["n"], tasks=kind, alpha=a, key=2)
+                                  for kind in ("unseen", "ood") for a in ochecks.E2_ALPHAS} for r in runs1])
 
     key = {"cfg": base.to_dict(), "tcfg": tcfg.to_dict(),
            "p": {k: v for k, v in p.items() if k not in ("seeds", "n")}}
@@ -93,10 +95,10 @@ def run(ctx) -> list[Claim]:
         e1, e2 = [], []
         for s, r in zip(p["seeds"], deep):
             inst = li_instance(base, s)
-            e1.append(li_ood_curves(r.params, tcfg, inst, lchecks.L14_S1, p1["lengths"], p["n"], seed=s, alpha=alpha))
+            e1.append(li_ood_curves(r.params, tcfg, inst, ochecks.L14_S1, p1["lengths"], p["n"], seed=s, alpha=alpha))
             e2.append({(kind, a): li_error_curve(r.params, tcfg, inst, e2_lengths, p["n"], seed=s, tasks=kind,
                                                  alpha=a, key=2)
-                       for kind in ("unseen", "ood") for a in lchecks.E2_ALPHAS})
+                       for kind in ("unseen", "ood") for a in ochecks.E2_ALPHAS})
         return e1, e2
 
     e1_deep, e2_deep = ctx.cached("li2024/deep_curves", {**key, "seeds": p["seeds"], "n": p["n"],
@@ -114,12 +116,12 @@ def run(ctx) -> list[Claim]:
         numbers={"error": [r.records["error"] for r in deep], "step": [r.records["step"] for r in deep]})
     claims = [
         trained,
-        lchecks.deep_claim(lchecks.check_l14_s1(e1_deep), MODEL),
-        lchecks.deep_claim(lchecks.check_l14_plateau(e1_deep), MODEL),
-        lchecks.compare_at_length(e1_deep, same_seeds, seeds=p["seeds"]),
-        lchecks.deep_claim(lchecks.check_e2_length_vs_alpha(e2_deep), MODEL),
-        lchecks.check_e7_every_layer([r.extra["traj"] for r in deep]),
-        lchecks.check_e7_peak([r.extra["traj"] for r in deep]),
+        dchecks.deep_claim(ochecks.check_l14_s1(e1_deep), MODEL),
+        dchecks.deep_claim(ochecks.check_l14_plateau(e1_deep), MODEL),
+        dchecks.compare_at_length(e1_deep, same_seeds, seeds=p["seeds"]),
+        dchecks.deep_claim(ochecks.check_e2_length_vs_alpha(e2_deep), MODEL),
+        dchecks.check_e7_every_layer([r.extra["traj"] for r in deep]),
+        dchecks.check_e7_peak([r.extra["traj"] for r in deep]),
     ]
     f1 = figure_e1(ctx, e1_one, e1_deep, p1, p)
     f2 = figure_e2(ctx, e2_one, e2_deep, p1, p)
@@ -148,7 +150,7 @@ def figure_e1(ctx, e1_one, e1_deep, p1, p) -> str:
             _curve(ax, e1[0][s]["lengths"], [c[s]["error"] for c in e1], f"C{k}", f"S1 = {s:g}", floor)
             ax.plot([20], [ood.E1_PAPER_AT_20[s]], marker="*", ms=11, color=f"C{k}", mec="k", ls="none")
         ax.plot([], [], "k*", ms=10, label="paper at l = 20 (3-layer GPT-2)")
-        ax.axhline(lchecks.L14_EPS, color="grey", ls="--", lw=1)
+        ax.axhline(ochecks.L14_EPS, color="grey", ls="--", lw=1)
         ax.axhline(floor, color="grey", ls=":", lw=1, label=f"0 errors of {n}")
         ax.set(yscale="log", xlabel="l_ts (context examples)", title=f"{name}, seeds {list(seeds)}")
         ax.legend(fontsize=8)
@@ -163,7 +165,7 @@ def figure_e2(ctx, e2_one, e2_deep, p1, p) -> str:
     for ax, e2, n, name, seeds in ((axes[0], e2_one, p1["n"], "one-layer model (spec L7)", p1["seeds"]),
                                    (axes[1], e2_deep, p["n"], MODEL, p["seeds"])):
         floor = 0.5 / n
-        for k, a in enumerate(lchecks.E2_ALPHAS):
+        for k, a in enumerate(ochecks.E2_ALPHAS):
             for kind, ls, mk in (("unseen", "-", "*"), ("ood", "--", "^")):
                 _curve(ax, e2[0][(kind, a)]["lengths"], [c[(kind, a)]["error"] for c in e2], f"C{k}",
                        f"α' = {a:g}, {'in-domain' if kind == 'unseen' else 'OOD'}", floor, ls)

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.core.claims import Claim
-from refimpl.li2024 import checks, preset
+from refimpl.li2024 import preset
+from refimpl.li2024.checks import generalization as checks
 from refimpl.validation.li2024._common import fitter
 
 ORDER = 20

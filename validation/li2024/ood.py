@@ -15,7 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.core.claims import Claim
-from refimpl.li2024 import checks, preset
+from refimpl.li2024 import preset
+from refimpl.li2024.checks import ood as checks
+from refimpl.li2024.metrics import error_curve
 from refimpl.validation.li2024._common import fitter
 
 ORDER = 30
@@ -40,7 +42,7 @@ def run(ctx) -> list[Claim]:
                     lambda: [checks.ood_curves(r, checks.L14_S1, p["lengths"], p["n"], alpha) for r in runs])
     e2_lengths = [l for l in p["lengths"] if l <= 20]
     e2 = ctx.cached("li2024/e2_curves", {"cfg": base.to_dict(), "p": p},
-                    lambda: [{(kind, a): checks.error_curve(r, e2_lengths, p["n"], tasks=kind, alpha=a, key=2)
+                    lambda: [{(kind, a): error_curve(r, e2_lengths, p["n"], tasks=kind, alpha=a, key=2)
                               for kind in ("unseen", "ood") for a in checks.E2_ALPHAS} for r in runs])
     wide = base.replace(data=dict(d_x=base.data.M1 + base.data.M2 + 10))  # room for a complement direction
     control = ctx.cached("li2024/l14_control", {"cfg": base.to_dict(), "p": p},

@@ -18,7 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.core.claims import Claim
-from refimpl.li2024 import checks, preset
+from refimpl.li2024 import preset
+from refimpl.li2024.checks import fmt
+from refimpl.li2024.checks import pruning as checks
 from refimpl.validation.li2024._common import fitter
 
 ORDER = 50
@@ -26,7 +28,7 @@ PROFILE = {
     "quick": {"seeds": (0,), "n_test": 20_000, "n_random": 10, "m_seeds": (0,), "n_m": 20_000},
     "full": {"seeds": (0, 1, 2), "n_test": 100_000, "n_random": 20, "m_seeds": (0, 1, 2), "n_m": 100_000},
 }
-# the expectations and thresholds are in refimpl/li2024/checks.py
+# the expectations and thresholds are in refimpl/li2024/checks/pruning.py
 
 
 def run(ctx) -> list[Claim]:
@@ -171,7 +173,7 @@ def figure_l15(ctx, bimodal: Claim, which_m: Claim, large: dict, mvr_unseen: Cla
     ax.axvline(ref["small_norm"], color="C1", lw=2, alpha=0.6,
                label=f"spec prototype: {ref['small_fraction'][0]:.0%}–{ref['small_fraction'][1]:.0%} near {ref['small_norm']}")
     ax.set(xlabel="‖W_O,(i)‖₂", ylabel="rows (all seeds)",
-           title=f"(a) W_O row norms; small fraction {checks.fmt(N['small_fraction'], '.0%')}")
+           title=f"(a) W_O row norms; small fraction {fmt(N['small_fraction'], '.0%')}")
     ax.legend(fontsize=7)
     # (b) Δhinge after pruning a fraction R of the large rows
     ax = axes[0, 1]

@@ -15,7 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.core.claims import Claim
-from refimpl.li2024 import checks, preset
+from refimpl.li2024 import preset
+from refimpl.li2024.checks import fmt
+from refimpl.li2024.checks import training as checks
 from refimpl.validation.li2024._common import fitter
 
 ORDER = 10
@@ -23,7 +25,7 @@ PROFILE = {
     "quick": {"seeds": (0,), "n_test": 20_000},
     "full": {"seeds": (0, 1, 2), "n_test": 100_000},
 }
-# the expectations are in refimpl/li2024/checks.py
+# the expectations are in refimpl/li2024/checks/training.py
 SPEC_ATTN_REF = ((0, 0.41), (1000, 0.90))  # spec L11 prototype values
 
 
@@ -43,9 +45,9 @@ def run(ctx) -> list[Claim]:
             id="L14",
             claim=f"Out-of-domain prompts (ODR patterns with S1 = {cfg.data.S1}) after training on T_tr",
             spec="spec L14 (reported here; the S1 sweep is its own check)",
-            measured=f"OOD error {checks.fmt([t['ood']['error'] for t in tests])}, hinge "
-                     f"{checks.fmt([t['ood']['hinge'] for t in tests])}, same-pattern mass "
-                     f"{checks.fmt([t['ood']['attn_same'] for t in tests], '.3f')}",
+            measured=f"OOD error {fmt([t['ood']['error'] for t in tests])}, hinge "
+                     f"{fmt([t['ood']['hinge'] for t in tests])}, same-pattern mass "
+                     f"{fmt([t['ood']['attn_same'] for t in tests], '.3f')}",
             expected="reported without a verdict",
             verdict="info",
             numbers={"error_ood": [t["ood"]["error"] for t in tests], "hinge_ood": [t["ood"]["hinge"] for t in tests]},
@@ -69,7 +71,7 @@ def figure(ctx, runs, cfg) -> str:
         ax.plot(np.arange(k - 1, len(r.history["loss"])), sm, color="k", lw=1, alpha=0.7,
                 label="SGD batch (mean of 100 steps)" if i == 0 else None)
         for name in ("train", "unseen", "ood"):
-            ax.plot(r.evals["step"], r.evals[f"{name}/hinge"], color=colors[name], lw=1.2,
+            ax.plot(r.records["step"], r.records[f"{name}/hinge"], color=colors[name], lw=1.2,
                     label=labels[name] if i == 0 else None, alpha=0.9)
     ax.set(yscale="log", xlabel="SGD step", ylabel="hinge loss", title="(a) hinge loss")
     ax.legend(fontsize=8)
@@ -78,7 +80,7 @@ def figure(ctx, runs, cfg) -> str:
     floor = 0.5 / n_eval
     for i, r in enumerate(runs):
         for name in ("train", "unseen", "ood"):
-            ax.plot(r.evals["step"], np.maximum(r.evals[f"{name}/error"], floor), color=colors[name],
+            ax.plot(r.records["step"], np.maximum(r.records[f"{name}/error"], floor), color=colors[name],
                     lw=1.2, label=labels[name] if i == 0 else None)
     ax.axhline(floor, color="grey", ls=":", lw=1, label=f"0 errors of {n_eval}")
     ax.set(yscale="log", xlabel="SGD step", ylabel="classification error (zF ≤ 0)",
@@ -88,7 +90,7 @@ def figure(ctx, runs, cfg) -> str:
     ax = axes[2]
     for i, r in enumerate(runs):
         for name in ("train", "unseen", "ood"):
-            ax.plot(r.evals["step"], r.evals[f"{name}/attn_same"], color=colors[name], lw=1.2,
+            ax.plot(r.records["step"], r.records[f"{name}/attn_same"], color=colors[name], lw=1.2,
                     label=labels[name] if i == 0 else None)
     ax.axhline(cfg.data.alpha_test / 2, color="grey", ls="--", lw=1, label="uniform attention (α'/2)")
     xs, ys = zip(*SPEC_ATTN_REF)

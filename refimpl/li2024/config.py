@@ -1,6 +1,6 @@
 """Configuration for spec L (Li et al. 2024): frozen dataclasses validated on construction.
 
-Every default tagged [C] in the spec is a documented choice (see ../shared/specs/li2024.md):
+Every default tagged [C] in the spec is a documented choice (``docs/math/li2024.md``, spec L §8):
 
 ============================  =========  ===========================================================
 field                         default    spec

@@ -131,8 +131,28 @@ PRESETS: dict[str, Config] = {
 
 
 def preset(name: str, **overrides) -> Config:
-    """The named preset with ``overrides`` applied (fields by name, validated); ``ValueError``
-    listing the allowed names for an unknown preset or field."""
+    """A named configuration of spec H, with fields replaced.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`PRESETS`: ``"tiny"`` (H10's sizes d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25),
+        20 steps, exact population: seconds-long), ``"golden_h10"`` (spec H10), ``"balanced"``
+        (H13 (a): K = 10, N = 100, M = 4000), ``"imbalanced"`` (H13 (b) / H12: K = 10, N = 200,
+        p_1 = 0.5) or ``"golden"`` (spec H §6).
+    **overrides
+        :class:`Config` fields to replace, e.g. ``preset("tiny", loss="Ew", steps=5)``.
+
+    Returns
+    -------
+    Config
+        A frozen, validated configuration.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset or field (listing the allowed names), or a value the config rejects.
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown huang2023 preset {name!r}; allowed: {sorted(PRESETS)}")
     return apply_overrides(PRESETS[name], overrides)

@@ -54,14 +54,50 @@ def data_from_rng(cfg, rng: np.random.Generator) -> Data:
 
 
 def make_data(cfg, seed) -> Data:
-    """The features V (d, K) (QR of a Gaussian), p (K,) and N of ``cfg`` (spec H1), drawn from
-    ``seed`` (the first of :func:`streams`)."""
+    """The fixed objects of the data model (spec H1): features, their probabilities, the prompt length.
+
+    Parameters
+    ----------
+    cfg : refimpl.huang2023.config.Config
+        Reads ``K``, ``d`` (None: d = K), ``N``, ``p_kind`` and ``p1``.
+    seed : int or numpy.random.Generator
+        The run's seed; the features are drawn from the first of :func:`streams`, i.e. they are
+        the features ``refimpl.huang2023.train(cfg, seed)`` uses.
+
+    Returns
+    -------
+    Data
+        ``V`` float64 (d, K), orthonormal features v_k as columns (sign-fixed QR of a Gaussian);
+        ``p`` float64 (K,), the feature probabilities; ``N`` (int), the prompt length.
+    """
     return data_from_rng(cfg, streams(seed)[0])
 
 
 def sample_batch(data: Data, n: int, rng) -> dict:
-    """``n`` fresh prompts of ``data`` (spec H1–H2) drawn with the Generator ``rng``:
-    {X (n, N, d), xq (n, d), w (n, d), y (n, N), yq (n,), idx (n, N), kq (n,)}."""
+    """Draw ``n`` fresh prompts (spec H1–H2): N tokens and a query, each a feature drawn i.i.d. from
+    p, and a fresh task w ~ N(0, I_d) per prompt; labels y_i = ⟨w, x_i⟩, no noise.
+
+    Parameters
+    ----------
+    data : Data
+        The fixed objects of :func:`make_data`.
+    n : int
+        Number of prompts, ≥ 1.
+    rng : numpy.random.Generator
+        The generator every draw uses.
+
+    Returns
+    -------
+    dict
+        float64 ``X`` (n, N, d) the prompt tokens, ``xq`` (n, d) the query, ``w`` (n, d) the
+        tasks, ``y`` (n, N) the token labels, ``yq`` (n,) the query label; int64 ``idx`` (n, N)
+        and ``kq`` (n,), which feature each token and the query is.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a :class:`Data` record or ``rng`` not a Generator.
+    """
     if not isinstance(data, Data):
         raise TypeError(f"data must be a huang2023 Data record (make_data), got {type(data).__name__}")
     if not isinstance(rng, np.random.Generator):

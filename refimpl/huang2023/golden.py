@@ -34,8 +34,27 @@ TRAJECTORY_STEPS = 10
 
 
 def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = None) -> tuple[dict, dict]:
-    """Return ``(config_dict, arrays)`` for the golden file of ``seed`` (the ``golden`` preset, or
-    ``config``)."""
+    """The arrays of the golden file of ``seed`` (spec H §6; keys in the module docstring).
+
+    Parameters
+    ----------
+    seed : int or numpy.random.Generator
+        Drives the features, the B = 8 prompts and Q.
+    dtype : {"float64", "float32"}
+        The dtype of the float arrays; the computation runs in it.
+    config : refimpl.huang2023.config.Config, optional
+        Default: the ``golden`` preset (d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25), η = 1).
+
+    Returns
+    -------
+    config_dict : dict
+        ``preset`` (``"golden"`` or ``"custom"``), the configuration's fields, ``B`` and ``Q_scale``.
+    arrays : dict of numpy.ndarray
+        ``param/Q`` (d, d); ``input/X`` (B, N, d), ``input/xq`` (B, d), ``input/w`` (B, d),
+        ``input/y`` (B, N), ``input/yq`` (B,); ``output/attn`` (B, J), ``output/y_hat`` (B,),
+        ``output/loss`` (), ``output/loss_Ew`` (); ``grad/Q``, ``grad/Q_Ew`` (d, d);
+        ``trajectory/lr`` (), ``trajectory/loss`` (10,).
+    """
     check_dtype(dtype)
     if config is not None and not isinstance(config, Config):
         raise TypeError(f"config must be a huang2023 Config, got {type(config).__name__}")

@@ -53,9 +53,27 @@ def _float_dtype(name: str, dtype) -> np.dtype:
 
 
 def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
-    """Q⁰ = 0 (d, d) (spec H4 [C]: uniform attention at the start; ``seed`` is validated, not used).
+    """The initial parameters: Q⁰ = 0 (spec H4 [C]: uniform attention at the start).
 
-    ``dtype``: float64 or float32 (anything else raises ``TypeError``)."""
+    Parameters
+    ----------
+    cfg : refimpl.huang2023.config.Config
+        Reads the token dimension d (``cfg.dim``).
+    seed : int or numpy.random.Generator
+        Validated, not used (the initialisation is deterministic).
+    dtype : {numpy.float64, numpy.float32}
+        The dtype of Q.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``Q`` (d, d), zeros: the trained block of W^{KQ} = [Q 0; 0 0].
+
+    Raises
+    ------
+    TypeError
+        For a ``cfg`` that is not a huang2023 Config or a ``dtype`` that is not float64/float32.
+    """
     if not isinstance(cfg, Config):
         raise TypeError(f"cfg must be a huang2023 Config, got {type(cfg).__name__}")
     make_rng(seed)
@@ -139,10 +157,30 @@ def backward_scores(ds, cache) -> np.ndarray:
 
 
 def forward(params, inputs, cfg: Config, *, check: bool = True):
-    """ŷ (B,) of the one-layer softmax attention (spec H4) and the cache for :func:`backward`.
+    """The prediction ŷ = Σ_{i≤N} attn_i y_i of the one-layer softmax attention (spec H4).
 
-    ``inputs``: {X (B, N, d), xq (B, d), y (B, N)} (other keys ignored); ``cfg.attend_to_query``
-    selects the softmax range. ``cache["attn"]`` (B, J) is the attention."""
+    attn = softmax_i(x_iᵀ Q x_q), over the N prompt tokens, or the N tokens and the query (whose
+    label is 0) with ``cfg.attend_to_query``.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``Q`` (d, d), float64 or float32.
+    inputs : dict
+        ``X`` (B, N, d), ``xq`` (B, d), ``y`` (B, N); other keys are ignored.
+    cfg : refimpl.huang2023.config.Config
+        Reads ``attend_to_query``.
+    check : bool
+        Validate the parameters and inputs first.
+
+    Returns
+    -------
+    y_hat : numpy.ndarray, shape (B,)
+        ŷ.
+    cache : dict
+        What :func:`backward` needs; ``cache["attn"]`` is the attention, shape (B, J) with J = N
+        (or N + 1, the query's weight last, with ``attend_to_query``).
+    """
     _check_cfg(cfg)
     if check:
         Q = check_params(params)["Q"]
@@ -156,7 +194,20 @@ def forward(params, inputs, cfg: Config, *, check: bool = True):
 
 
 def backward(dy_hat, cache) -> dict:
-    """∇_Q of Σ_b dŷ_b ŷ_b (spec H6): back through (f4), the softmax (f3) and the scores (f2)."""
+    """∇_Q of Σ_b dŷ_b ŷ_b (spec H6): back through (f4), the softmax (f3) and the scores (f2).
+
+    Parameters
+    ----------
+    dy_hat : numpy.ndarray, shape (B,)
+        Upstream gradient with respect to ŷ.
+    cache : dict
+        The cache of the :func:`forward` call that produced ŷ.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``Q`` (d, d).
+    """
     attn, N = cache["attn"], cache["N"]
     dy_hat = np.asarray(dy_hat)
     vals = np.zeros_like(attn)  # (B, J)  values: y_i, and 0 for the query column
@@ -214,14 +265,45 @@ def loss_and_grads(
     check: bool = True,
     return_aux: bool = False,
 ):
-    """Loss over the batch and ∇_Q (spec H5, H6).
+    """The loss ``cfg.loss`` over the batch and its gradient ∇_Q (spec H5, H6).
 
-    ``params``: {Q (d, d)}; ``batch``: {X (B, N, d), xq (B, d), y (B, N), yq (B,)} (extra keys
-    ignored). ``cfg.loss``: "sample" (½(ŷ − y_q)²) or "Ew" (½‖u‖², w integrated; y, yq unused by
-    the loss); ``cfg.attend_to_query``: the softmax range. ``weights`` (B,): per-prompt weights
-    (default 1/B). ``backend``: "numpy" or "numba". ``check=False`` skips input validation.
-    Returns ``(loss, grads)`` or ``(loss, grads, aux)`` with aux = {"out": ŷ (B,), "attn" (B, J),
-    "scale": magnitude of the summed loss terms (:func:`loss_scale`)} and, for "Ew", "u" (B, d).
+    ``"sample"``: Σ_b weights_b ½(ŷ_b − y_{q,b})² (one task w per prompt); ``"Ew"``:
+    Σ_b weights_b ½‖u_b‖², u = Σ_{i≤N} attn_i x_i − x_q, the same loss with w integrated in closed
+    form (E wwᵀ = I; ``y`` and ``yq`` are not used by it).
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``Q`` (d, d), float64 or float32.
+    batch : dict
+        ``X`` (B, N, d), ``xq`` (B, d), ``y`` (B, N), ``yq`` (B,) (:func:`sample_batch`); other
+        keys are ignored.
+    cfg : refimpl.huang2023.config.Config
+        Reads ``loss`` and ``attend_to_query`` (the softmax range).
+    backend : {"numpy", "numba"}
+        The NumPy reference or the fused Numba kernel (``refimpl.huang2023.kernels``).
+    weights : array_like, shape (B,), optional
+        Per-prompt weights, non-negative (default 1/B each; population expectations pass their
+        probabilities, spec H8 (d)).
+    check : bool
+        Validate the inputs first (``False`` skips it: trusted hot loops).
+    return_aux : bool
+        Also return ``aux``.
+
+    Returns
+    -------
+    loss : float
+        The weighted loss.
+    grads : dict of numpy.ndarray
+        ``Q`` (d, d).
+    aux : dict
+        Only with ``return_aux``: ``out`` ŷ (B,), ``attn`` (B, J), ``scale`` (the magnitude of the
+        summed loss terms, :func:`loss_scale`) and, for ``"Ew"``, ``u`` (B, d).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad backend, config, parameter, batch entry or weights, naming it.
     """
     check_choice("backend", backend, BACKENDS)
     _check_cfg(cfg)
@@ -267,7 +349,22 @@ def loss_and_grads(
 
 
 def predict(params, inputs, cfg: Config) -> np.ndarray:
-    """ŷ (B,): :func:`forward` without the cache."""
+    """The predictions ŷ: :func:`forward` without the cache.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``Q`` (d, d).
+    inputs : dict
+        ``X`` (B, N, d), ``xq`` (B, d), ``y`` (B, N).
+    cfg : refimpl.huang2023.config.Config
+        Reads ``attend_to_query``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B,)
+        ŷ.
+    """
     return forward(params, inputs, cfg)[0]
 
 

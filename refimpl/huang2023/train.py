@@ -24,18 +24,40 @@ def train(cfg: Config, seed, *, backend: str = "numpy", progress: bool | None = 
           columns=None):
     """GD with step ``cfg.eta`` for ``cfg.steps`` steps on the population loss (spec H5, H7, H8).
 
-    ``seed`` draws the features V (``make_data``, first stream) and, for
-    ``cfg.population="monte_carlo"``, the ``cfg.M`` count vectors (second stream). ``record``:
-    the steps to record (default every step 0..steps); ``columns``: evolve only these query
-    columns (exact, spec H9). ``backend``: "numpy" or "numba" (the fused kernel, same numbers to
-    ~1e−13). ``progress``: a bar over the steps (NumPy backend; None: only on a terminal).
+    Runs the reduced dynamics of C = Vᵀ Q V (K, K) from C⁰ = 0 at the population level
+    ``cfg.population`` and maps the result back with Q = V C Vᵀ (GD on Q from 0 is GD on C).
 
-    Returns a :class:`refimpl.core.trajectory.Trajectory`: ``params`` {"Q": V C Vᵀ} at the last
-    recorded step, ``history`` {"step", "loss"} (L before each update), ``records`` {"step", "L",
-    "Lk", "alpha" (E_n[α_{k→m}], [t, k, m]), "C"}, ``data`` {"features": the ``make_data``
-    record, "population": the :class:`population.Population`}, ``extra`` {"kind", "M", "eta",
-    "columns", "C": C at the last recorded step}. Raises ``refimpl.core.errors.NonFiniteError``
-    naming the step and tensor if C, the loss or its gradient becomes non-finite.
+    Parameters
+    ----------
+    cfg : refimpl.huang2023.config.Config
+        The run (``eta``, ``steps``, ``population``, ``M``, sizes and probabilities).
+    seed : int or numpy.random.Generator
+        Draws the features V (:func:`refimpl.huang2023.data.make_data`, first stream) and, for
+        ``cfg.population="monte_carlo"``, the ``cfg.M`` count vectors (second stream).
+    backend : {"numpy", "numba"}
+        The NumPy loop or the fused kernel (the same numbers to ~1e−13).
+    progress : bool, optional
+        A bar over the steps (NumPy backend; ``None``: only on a terminal).
+    record : array_like of int, optional
+        The steps to record (default every step 0..steps); the run stops at the last one.
+    columns : sequence of int, optional
+        Evolve only these query columns of C (exact: the columns evolve independently, spec H9).
+
+    Returns
+    -------
+    refimpl.core.trajectory.Trajectory
+        ``model="huang2023"``, ``config=cfg``; ``params`` ``{"Q": V C Vᵀ}`` (d, d) at the last
+        recorded step; ``history``: ``step``, ``loss`` (T,), L before each update; ``records``
+        at the R recorded steps: ``step`` (R,), ``L`` (R,), ``Lk`` (R, K) the per-query-feature
+        losses, ``alpha`` (R, K, K) with ``alpha[t, k, m]`` = E_n[α_{k→m}], the expected
+        attention from a query v_k to the tokens v_m, and ``C`` (R, K, K); ``data``
+        ``{"features": Data, "population": Population}``; ``extra``: ``kind``, ``M``, ``eta``,
+        ``columns`` and ``C`` at the last recorded step.
+
+    Raises
+    ------
+    refimpl.core.errors.NonFiniteError
+        Naming the step and tensor if C, the loss or its gradient becomes non-finite.
     """
     if not isinstance(cfg, Config):
         raise TypeError(f"cfg must be a huang2023 Config, got {type(cfg).__name__}")

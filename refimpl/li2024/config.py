@@ -240,11 +240,32 @@ PRESETS: dict[str, Config] = _build_presets()
 
 
 def preset(name: str, **overrides) -> Config:
-    """The named preset with ``overrides`` applied (``refimpl.core.config.apply_overrides``): dotted
-    names ``preset("tiny", **{"data.alpha": 0.4})`` or sections ``preset("tiny", train={"steps": 10})``.
+    """A named configuration of spec L, with fields replaced.
 
-    ``ValueError`` listing the allowed names for an unknown preset or field; a bad value fails
-    with the config's own message."""
+    Parameters
+    ----------
+    name : str
+        One of :data:`PRESETS`: ``"default"`` (the spec's L1–L8 [C] defaults and the SGD of L11:
+        d_x = 30, d_y = 10, M1 = 6, M2 = 24, l = 20, m = 100, B = 64, η = 0.5, 2000 steps),
+        ``"tiny"`` (d_x = 12, d_y = 4, M2 = 6, l = 8, m = 16, B = 16, 300 steps: seconds-long runs)
+        or ``"golden"`` (the default model and data with B = 16, spec L §7).
+    **overrides
+        Fields to replace (:func:`refimpl.core.config.apply_overrides`), by dotted name
+        (``preset("tiny", **{"data.alpha": 0.4})``) or by section
+        (``preset("tiny", train={"steps": 10})``). Sections: ``data`` (:class:`DataConfig`),
+        ``model`` (:class:`ModelConfig`), ``train`` (:class:`TrainConfig`).
+
+    Returns
+    -------
+    Config
+        A frozen, validated configuration.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset or field (listing the allowed names), or a value the config rejects
+        (its own message, naming the field).
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown li2024 preset {name!r}; allowed: {sorted(PRESETS)}")
     return apply_overrides(PRESETS[name], overrides)

@@ -108,9 +108,26 @@ def make_instance(cfg: DataConfig, seed) -> Instance:
 
 
 def make_data(cfg, seed) -> Instance:
-    """The fixed objects of the data model of ``cfg`` (a :class:`refimpl.li2024.config.Config`) for
-    ``seed``: :func:`make_instance` drawn from the ``instance`` stream of :func:`streams`, i.e. exactly
-    the instance ``refimpl.li2024.train(cfg, seed)`` trains on."""
+    """The fixed objects of the data model (spec L1–L6): patterns, label embedding and task sets.
+
+    Parameters
+    ----------
+    cfg : refimpl.li2024.config.Config
+        The configuration; only ``cfg.data`` is read.
+    seed : int or numpy.random.Generator
+        The run's seed: the instance is :func:`make_instance` drawn from the ``instance`` stream of
+        :func:`streams`, i.e. exactly the instance ``refimpl.li2024.train(cfg, seed)`` trains on.
+
+    Returns
+    -------
+    Instance
+        ``mu`` (M1, d_x) and ``nu`` (M2, d_x), the in-domain relevant and irrelevant patterns
+        (orthogonal, norm β); ``mu_ood`` (M1', d_x) and ``nu_ood`` (M2, d_x), their out-of-domain
+        counterparts (spec L6); ``ood_coef`` (M1', M1); ``q`` (d_y,) the unit label embedding;
+        the task sets as int64 pattern pairs (a, b): ``tasks_all`` (M1(M1 − 1), 2), ``tasks_train``
+        (|T_tr|, 2), ``tasks_unseen`` (|T \\ T_tr|, 2) and ``tasks_ood`` (M1'(M1' − 1), 2); ``cfg``
+        the :class:`refimpl.li2024.config.DataConfig`.
+    """
     return make_instance(cfg.data, streams(seed)["instance"])
 
 
@@ -148,16 +165,41 @@ def sample_batch(
     alpha: float | None = None,
     ood: bool = False,
 ) -> dict:
-    """Sample ``n`` prompts (spec L2, L4, L5; OOD: L6).
+    """Draw ``n`` fresh prompts (spec L2, L4, L5; out of domain: L6).
 
-    ``tasks``: an (n_tasks, 2) int array or one of "train" (T_tr), "unseen" (T \\ T_tr), "all" (T),
-    "ood" (T'). ``l`` and ``alpha`` default to ``l_train``/``alpha`` for training tasks and to
-    ``l_test``/``alpha_test`` otherwise. ``ood=True`` (implied by ``tasks="ood"``) draws
-    x = µ'_j + κ' ν'_k with tasks over the ODR patterns.
+    Parameters
+    ----------
+    inst : Instance
+        The fixed objects of the data model (:func:`make_data`).
+    n : int
+        Number of prompts, ≥ 1.
+    rng : numpy.random.Generator
+        The generator every draw uses (an int seed is accepted too).
+    tasks : {"train", "unseen", "all", "ood"} or array_like of int, shape (n_tasks, 2)
+        The task set each prompt's task is drawn from uniformly: T_tr, T \\ T_tr, T, T', or explicit
+        pattern pairs (a, b), a ≠ b.
+    l : int, optional
+        Context length; default ``l_train`` for ``"train"`` and ``l_test`` otherwise.
+    alpha : float, optional
+        Fraction α of context examples whose pattern is one of the task's two (spec L4); default
+        ``alpha`` for ``"train"`` and ``alpha_test`` otherwise.
+    ood : bool
+        Draw x = µ'_j + κ' ν'_k over the out-of-domain patterns (implied by ``tasks="ood"``).
 
-    Returns a dict with the spec's ``P`` (n, d, l+1) and ``z`` (n,), plus metadata:
-    ``pattern`` (n, l+1) the relevant-pattern index of every column (query last), ``task`` (n, 2),
-    ``y`` (n, l) the context labels ±1, ``noise`` (n, l+1) the irrelevant-pattern index, ``kappa``.
+    Returns
+    -------
+    dict
+        ``P`` float64 (n, d, l+1), the prompts of spec L5 (query in the last column, its label
+        entries 0) and ``z`` float64 (n,), the query labels ±1; metadata: ``pattern`` int (n, l+1)
+        the relevant-pattern index of every column (query last), ``task`` int (n, 2), ``y`` int
+        (n, l) the context labels ±1, ``noise`` int (n, l+1) the irrelevant-pattern index and
+        ``kappa`` float64 (n, l+1) its coefficient κ. Here d = d_x + d_y.
+
+    Raises
+    ------
+    ValueError
+        For an unknown task set name, malformed task pairs, ``n`` or ``l`` < 1, or ``alpha`` outside
+        [0, 1].
     """
     cfg = inst.cfg
     rng = make_rng(rng)

@@ -28,8 +28,29 @@ KINK_MARGIN = 1e-6  # resample if a ReLU input or a hinge margin is this close t
 
 
 def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = None) -> tuple[dict, dict]:
-    """Return ``(config_dict, arrays)`` for the golden file of ``seed``: the ``golden`` preset, or
-    ``config`` (a :class:`refimpl.li2024.config.Config`; its batch size and options are used)."""
+    """The arrays of the golden file of ``seed`` (spec L §7; keys in the module docstring).
+
+    Parameters
+    ----------
+    seed : int or numpy.random.Generator
+        Drives the instance, the initialisation, its perturbation and the batch.
+    dtype : {"float64", "float32"}
+        The dtype of every float array; the computation runs in it.
+    config : refimpl.li2024.config.Config, optional
+        Default: the ``golden`` preset (the default model and data, B = 16 prompts from T_tr);
+        otherwise this configuration's batch size and options are used.
+
+    Returns
+    -------
+    config_dict : dict
+        ``preset`` (the preset's name or None), the configuration's fields and ``perturbation``.
+    arrays : dict of numpy.ndarray
+        ``param/W_Q``, ``param/W_K`` (m_b, d), ``param/W_V`` (m_a, d), ``param/W_O`` (m, m_a),
+        ``param/a`` (m,); ``input/P`` (B, d, l+1), ``input/z`` (B,); ``output/F`` (B,),
+        ``output/attn`` (B, J), ``output/loss`` (); ``grad/W_Q`` … ``grad/W_O`` shaped like their
+        parameters; ``trajectory/lr`` (), ``trajectory/loss`` (10,), the loss before each of 10
+        full-batch GD steps on the stored batch.
+    """
     check_dtype(dtype)
     if config is None:
         name, cfg = "golden", preset("golden")

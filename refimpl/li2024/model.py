@@ -73,9 +73,31 @@ def _float_dtype(dtype) -> np.dtype:
 
 
 def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
-    """Initial Ψ (spec L8 [C]): W_Q⁰ = W_K⁰ = δ[I_{d_X} 0; 0 0], W_V⁰ = I_d, W_O⁰ ~ N(0, ξ²),
-    a_i uniform on {±1/√m} (half of each sign, in random order). ``dtype``: float64 or float32
-    (anything else is a ``TypeError``)."""
+    """The initial parameters Ψ⁰ (spec L8 [C]).
+
+    W_Q⁰ = W_K⁰ = δ[I_{d_X} 0; 0 0], W_V⁰ = I_d, W_O⁰ ~ N(0, ξ²) entrywise, a_i = ±1/√m (half
+    of each sign, in random order).
+
+    Parameters
+    ----------
+    cfg : refimpl.li2024.config.Config
+        Sizes d = d_x + d_y, m, m_a, m_b and δ, ξ from ``cfg.data`` and ``cfg.model``.
+    seed : int or numpy.random.Generator
+        Draws W_O⁰ and the order of the signs of a.
+    dtype : {numpy.float64, numpy.float32}
+        The dtype of every array.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``W_Q`` (m_b, d), ``W_K`` (m_b, d), ``W_V`` (m_a, d), ``W_O`` (m, m_a), ``a`` (m,), keyed
+        as :data:`PARAM_NAMES`.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not float64 or float32.
+    """
     dt = _float_dtype(dtype)
     rng = make_rng(seed)
     d, dx, m, m_a, m_b = cfg.data.d, cfg.data.d_x, cfg.model.m, cfg.m_a, cfg.m_b
@@ -164,11 +186,32 @@ def _keep_vector(keep, m: int, dtype) -> np.ndarray:
 # forward / backward (NumPy reference path)
 # --------------------------------------------------------------------------------------------
 def forward(params, inputs, cfg: Config, keep=None):
-    """F(Ψ; P) for a batch of prompts ``inputs["P"]`` (spec L7, L9), options from ``cfg.model``.
+    """The model output F(Ψ; P) = aᵀ Relu(W_O W_V C σ) for a batch of prompts (spec L7, L9).
 
-    Returns ``(F, cache)``: F (B,), ``cache["attn"]`` the attention σ (B, J), and everything
-    :func:`backward` needs (including ``train_a``). ``keep`` (m,) 0/1 prunes rows of W_O (spec L9).
-    Inputs are not validated here (``loss_and_grads`` does that)."""
+    Options (``attend_to_query``, ``relu_at_zero``, ``train_a``) come from ``cfg.model``. Inputs
+    are not validated here (:func:`loss_and_grads` does that); the computation runs in the
+    parameters' dtype.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``W_Q`` (m_b, d), ``W_K`` (m_b, d), ``W_V`` (m_a, d), ``W_O`` (m, m_a), ``a`` (m,).
+    inputs : dict
+        A batch holding ``P`` (B, d, l+1), query in the last column; other keys are ignored.
+    cfg : refimpl.li2024.config.Config
+        The configuration the options are read from.
+    keep : array_like, shape (m,), optional
+        0/1 mask over the rows of W_O: pruned rows (0) are removed from F (spec L9).
+
+    Returns
+    -------
+    F : numpy.ndarray, shape (B,)
+        The outputs; the prediction is sign F.
+    cache : dict
+        What :func:`backward` needs. ``cache["attn"]`` is the attention σ, shape (B, J) with
+        J = l (or l + 1 with ``attend_to_query``, the query's weight last); ``cache["h"]`` the ReLU
+        inputs W_O v, shape (B, m).
+    """
     opts = _check_cfg(cfg).model
     W_Q, W_K, W_V, W_O, a = (params[k] for k in PARAM_NAMES)
     P = _prompts(inputs, W_Q.dtype)
@@ -200,7 +243,19 @@ def forward(params, inputs, cfg: Config, keep=None):
 def backward(dF, cache) -> dict:
     """Gradients of Σ_b dF_b F_b with respect to Ψ (spec L12), keyed like the parameters.
 
-    ``grads["a"]`` is present only when the forward's config trains a (``cfg.model.train_a``).
+    Parameters
+    ----------
+    dF : numpy.ndarray, shape (B,)
+        Upstream gradient with respect to the outputs F (for the mean hinge loss,
+        −z 𝟙[zF < 1] / B).
+    cache : dict
+        The cache of the :func:`forward` call that produced F.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``W_Q`` (m_b, d), ``W_K`` (m_b, d), ``W_V`` (m_a, d), ``W_O`` (m, m_a), and ``a`` (m,) only
+        when the forward's config trains a (``cfg.model.train_a``; pruned entries are 0).
     """
     W_Q, W_K, W_V, W_O, a = (cache["params"][k] for k in PARAM_NAMES)
     P, l, J = cache["P"], cache["l"], cache["J"]
@@ -280,19 +335,49 @@ def _aux(params, P, z, F, attn, h, keep) -> dict:
 
 def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=None, check: bool = True,
                    return_aux: bool = False):
-    """Mean hinge loss over the batch and its gradients (spec L10, L12), options from ``cfg.model``.
+    """The mean hinge loss R = (1/B) Σ_b max{0, 1 − z_b F_b} and its gradients (spec L10, L12).
 
-    ``params``: {W_Q, W_K, W_V, W_O, a}; ``batch``: {P (B, d, l+1), z (B,)} (extra keys ignored),
-    float64 or float32 (the computation runs in the parameters' dtype). ``backend``: "numpy" (this
-    module, the readable reference) or "numba" (``kernels.py``). ``keep`` (m,) 0/1 prunes rows of W_O
-    (spec L9). Returns ``(loss, grads)``, or ``(loss, grads, aux)`` when ``return_aux``, with
-    ``aux = {"out": F (B,), "attn": σ (B, J), "scale", "kink_margin"}``: ``scale`` is the mean over
-    prompts of 1 + Σ_i |a_i| (|W_O||W_V||C|σ)_i (a bound on the terms summed into the loss) and
-    ``kink_margin`` the smallest |h| of a kept row and |1 − zF| in the batch.
+    Options come from ``cfg.model``; the computation runs in the parameters' dtype (float32 stays
+    float32).
 
-    ``check`` (default) validates the inputs (``TypeError``/``ValueError`` naming the argument)
-    and raises :class:`refimpl.core.errors.NonFiniteError` if the loss, an output F or a gradient is
-    not finite; ``check=False`` skips both (trusted callers in hot loops).
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``W_Q`` (m_b, d), ``W_K`` (m_b, d), ``W_V`` (m_a, d), ``W_O`` (m, m_a), ``a`` (m,); all
+        float64 or all float32.
+    batch : dict
+        ``P`` (B, d, l+1) and ``z`` (B,) of ±1, float64 or float32; other keys are ignored.
+    cfg : refimpl.li2024.config.Config
+        The configuration the options are read from.
+    backend : {"numpy", "numba"}
+        ``"numpy"``: this module, the readable reference; ``"numba"``: the fused kernels of
+        ``refimpl.li2024.kernels``, equal to it to ~1e−12.
+    keep : array_like, shape (m,), optional
+        0/1 mask over the rows of W_O (spec L9); pruned rows get zero gradient.
+    check : bool
+        Validate the inputs first and raise :class:`refimpl.core.errors.NonFiniteError` if the
+        loss, an output F or a gradient is not finite; ``False`` skips both (trusted hot loops).
+    return_aux : bool
+        Also return ``aux``.
+
+    Returns
+    -------
+    loss : float
+        The mean hinge loss.
+    grads : dict of numpy.ndarray
+        Keyed and shaped like ``params``: ``W_Q``, ``W_K``, ``W_V``, ``W_O``, and ``a`` when
+        ``cfg.model.train_a``.
+    aux : dict
+        Only with ``return_aux``: ``out`` F (B,), ``attn`` σ (B, J), ``scale`` (float, the mean over
+        prompts of 1 + Σ_i |a_i| (|W_O||W_V||C|σ)_i, a bound on the terms summed into the loss) and
+        ``kink_margin`` (float, the smallest |h| of a kept row and |1 − zF| in the batch).
+
+    Raises
+    ------
+    TypeError, ValueError
+        With ``check``: bad parameters, batch, backend or config, naming the argument.
+    refimpl.core.errors.NonFiniteError
+        With ``check``: a non-finite loss, output or gradient.
     """
     check_choice("backend", backend, BACKENDS)
     _check_cfg(cfg)
@@ -314,6 +399,22 @@ def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=N
 
 
 def predict(params, inputs, cfg: Config, keep=None) -> np.ndarray:
-    """F (B,) for a batch of prompts: ``forward`` without the cache (the attention is
-    ``forward(...)[1]["attn"]``)."""
+    """The outputs F for a batch of prompts: :func:`forward` without the cache.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        As for :func:`forward`.
+    inputs : dict
+        A batch holding ``P`` (B, d, l+1).
+    cfg : refimpl.li2024.config.Config
+        The configuration the options are read from.
+    keep : array_like, shape (m,), optional
+        0/1 mask over the rows of W_O (spec L9).
+
+    Returns
+    -------
+    numpy.ndarray, shape (B,)
+        F; the predicted label is sign F (the attention is ``forward(...)[1]["attn"]``).
+    """
     return forward(params, inputs, cfg, keep=keep)[0]

@@ -39,21 +39,51 @@ def train(
     snapshot_every: int | None = None,
     stop_when: tuple | None = None,
 ) -> Trajectory:
-    """Train by SGD (spec L11). ``seed`` drives the instance, the initialisation and the data
-    (the streams of :func:`refimpl.li2024.data.streams`); ``data`` / ``params`` replace the drawn
-    instance / initial Ψ.
+    """Train by SGD (spec L11): each step draws B fresh prompts from T_tr and updates every trained
+    parameter from the same Ψ^(t), W ← W − η (1/B) Σ_n ∇_W ℓ_n.
 
-    ``progress``: None shows a bar only on a terminal; True/False force it on/off.
-    ``snapshot_every``: keep a copy of Ψ every that many steps (and at the end) in ``snapshots``.
-    ``stop_when``: ``(set, metric, threshold)``, e.g. ``("train", "hinge", 0.05)``: stop at the first
-    evaluation where that metric is ≤ threshold (``stopped_at``; the curves end there).
+    Parameters
+    ----------
+    cfg : refimpl.li2024.config.Config
+        Data, model and training settings (``cfg.train``: ``steps``, ``batch_size`` B, ``lr`` η,
+        ``eval_every``, ``n_eval``).
+    seed : int or numpy.random.Generator
+        Drives the instance, the initialisation, the minibatches and the evaluation batches (the
+        streams of :func:`refimpl.li2024.data.streams`).
+    backend : {"numba", "numpy"}
+        The gradient backend (:func:`refimpl.li2024.model.loss_and_grads`).
+    data : Instance, optional
+        Replaces the drawn instance (:func:`refimpl.li2024.data.make_data`).
+    params : dict of numpy.ndarray, optional
+        Replaces the initial Ψ (:func:`refimpl.li2024.model.init_params`); copied, not modified.
+    progress : bool, optional
+        ``None`` shows a progress bar only on a terminal; ``True``/``False`` force it on/off.
+    desc : str
+        The progress bar's label.
+    snapshot_every : int, optional
+        Keep a copy of Ψ every that many steps (and at the end) in ``snapshots``.
+    stop_when : tuple, optional
+        ``(set, metric, threshold)``, e.g. ``("train", "hinge", 0.05)``: stop at the first
+        evaluation where that metric is ≤ threshold (``stopped_at``; the curves end there).
 
-    Returns a :class:`refimpl.core.trajectory.Trajectory` (model "li2024"): ``history`` per SGD step
-    (``step``, ``loss``, ``error`` of the step's batch, before the update), ``records`` the periodic
-    evaluations (``step``, ``<set>/error``, ``<set>/hinge``, ``<set>/attn_same`` for each non-empty
-    set of :data:`EVAL_SETS`), ``data`` the :class:`Instance`. Raises
-    :class:`refimpl.core.errors.NonFiniteError` (naming the step and the tensor, before that step's
-    update) when the loss, an output or a gradient is not finite, on either backend.
+    Returns
+    -------
+    refimpl.core.trajectory.Trajectory
+        ``model="li2024"``; ``params`` the final Ψ; ``history`` per SGD step (T = steps): ``step``,
+        ``loss`` and ``error`` of the step's batch (before the update), each (T,); ``records`` the
+        evaluations every ``eval_every`` steps and at the end (R of them): ``step`` (R,) and
+        ``<set>/error``, ``<set>/hinge``, ``<set>/attn_same`` (R,) for each non-empty set of
+        :data:`EVAL_SETS` (``train`` at the training α and l_tr, ``unseen`` and ``ood`` at α' and
+        l_ts, ``n_eval`` prompts each, drawn once); ``data`` the :class:`Instance`;
+        ``snapshots``, ``stopped_at``, ``wall_s``, ``backend``.
+
+    Raises
+    ------
+    refimpl.core.errors.NonFiniteError
+        When the loss, an output or a gradient is not finite (naming the step and the tensor,
+        before that step's update), on either backend.
+    ValueError
+        For bad ``backend``, ``snapshot_every`` or ``stop_when``.
     """
     if snapshot_every is not None and not (isinstance(snapshot_every, int) and snapshot_every >= 1):
         raise ValueError(f"snapshot_every must be None or an int ≥ 1, got {snapshot_every!r}")

@@ -123,8 +123,28 @@ PRESETS: dict[str, TransformerConfig] = {
 
 
 def preset(name: str, **overrides) -> TransformerConfig:
-    """The named preset with ``overrides`` applied (field names, through
-    :func:`refimpl.core.config.apply_overrides`); ``ValueError`` for an unknown name or field."""
+    """A named spec T configuration, with fields replaced.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`PRESETS`: ``"vaswani4"`` (Yang et al.'s 4-layer post-norm model, d_model 256,
+        8 heads, ReLU, per-position read-out, squared loss), ``"gpt2_3l2h"`` (Li et al.'s 3-layer,
+        2-head GPT-2: pre-norm, GELU, causal, learned positions, last-position read-out, hinge
+        loss) or ``"tiny"`` (2 layers, d_model 8: seconds-long runs).
+    **overrides
+        :class:`TransformerConfig` fields to replace, e.g. ``preset("tiny", norm="post")``.
+
+    Returns
+    -------
+    TransformerConfig
+        A frozen, validated configuration.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset or field, or a value the config rejects.
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown transformer preset {name!r}; allowed: {list(PRESETS)}")
     return apply_overrides(PRESETS[name], overrides)

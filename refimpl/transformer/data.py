@@ -55,9 +55,30 @@ class TeacherTask:
 
 
 def make_data(cfg: TransformerConfig, seed, *, T: int | None = None) -> TeacherTask:
-    """The teacher network of ``cfg`` (Xavier scheme drawn from the ``teacher`` stream of ``seed``,
-    read-out standardised on ``N_REF`` reference sequences of the same stream) and the sequence
-    length ``T`` (default min(cfg.max_T, 8); at most max_T with learned positions)."""
+    """The fixed objects of the synthetic task [C]: a teacher network of the same configuration.
+
+    Parameters
+    ----------
+    cfg : refimpl.transformer.config.TransformerConfig
+        The architecture of the teacher (and of the student that learns it).
+    seed : int or numpy.random.Generator
+        The teacher is drawn (Xavier scheme) from the ``teacher`` stream of :func:`streams`, its
+        read-out standardised on ``N_REF`` = 256 reference sequences of the same stream (targets
+        of mean ≈ 0 and variance ≈ 1).
+    T : int, optional
+        Sequence length; default min(cfg.max_T, 8); at most ``max_T`` with learned positions.
+
+    Returns
+    -------
+    TeacherTask
+        ``cfg``; ``teacher``, float64 parameters keyed like
+        :func:`refimpl.transformer.model.init_params`; ``T``.
+
+    Raises
+    ------
+    ValueError
+        For a bad ``T``.
+    """
     _check_cfg(cfg)
     if T is None:
         T = min(cfg.max_T, DEFAULT_T)
@@ -77,8 +98,24 @@ def make_data(cfg: TransformerConfig, seed, *, T: int | None = None) -> TeacherT
 
 
 def sample_batch(data: TeacherTask, n: int, rng) -> dict:
-    """``n`` fresh sequences drawn with ``rng``: ``{"X": (n, T, d_in) N(0, 1), "target": the
-    teacher's output (squared loss) or its sign ±1 (hinge loss), (n, T) or (n,) like the output}``."""
+    """Draw ``n`` fresh input sequences and the teacher's targets.
+
+    Parameters
+    ----------
+    data : TeacherTask
+        The task of :func:`make_data`.
+    n : int
+        Number of sequences, ≥ 1.
+    rng : numpy.random.Generator
+        The generator the inputs are drawn with (an int seed is accepted too).
+
+    Returns
+    -------
+    dict
+        ``X`` float64 (n, T, d_in), entries i.i.d. N(0, 1); ``target`` float64, shaped like the
+        model output, (n, T) for ``readout="all"`` and (n,) for ``"last"``: the teacher's output
+        (squared loss) or its sign ±1 (hinge loss).
+    """
     if not isinstance(data, TeacherTask):
         raise TypeError(f"data must be the TeacherTask of make_data, got {type(data).__name__}")
     if not (is_int(n) and n >= 1):

@@ -61,8 +61,30 @@ def golden_params(seed: int, cfg: TransformerConfig = GOLDEN) -> dict:
 
 
 def golden_arrays(seed: int, dtype: str = "float64", *, config: TransformerConfig | None = None) -> tuple[dict, dict]:
-    """Return ``(config_dict, arrays)`` for the golden file of ``seed`` (``config``: another
-    configuration than ``GOLDEN``, see the module docstring)."""
+    """The arrays of the golden file of ``seed`` (spec T-golden; keys in the module docstring).
+
+    Parameters
+    ----------
+    seed : int or numpy.random.Generator
+        Drives the parameters, their bias offsets and the data.
+    dtype : {"float64", "float32"}
+        The dtype of the float arrays (computed in float64, then rounded).
+    config : refimpl.transformer.config.TransformerConfig, optional
+        Default ``GOLDEN`` (2 layers, d_model 16, 2 heads, d_ff 32, d_in 5, pre-norm, GELU,
+        causal, learned positions, squared loss); B = 3 and T = min(6, max_T).
+
+    Returns
+    -------
+    config_dict : dict
+        The configuration's fields, ``B``, ``T``, ``bias_scale``, ``adam`` and
+        ``trajectory_steps``.
+    arrays : dict of numpy.ndarray
+        ``param/<name>`` for every parameter (shapes as :func:`refimpl.transformer.model.param_shapes`);
+        ``input/X`` (B, T, d_in), ``input/target`` (B, T) or (B,); ``output/out`` (like the
+        target), ``output/loss`` (), ``output/attn`` (L, B, H, T, T); ``grad/<name>`` like each
+        parameter; ``trajectory/loss`` (10,), ``trajectory/lr``, ``trajectory/beta1``,
+        ``trajectory/beta2``, ``trajectory/eps``, ``trajectory/weight_decay`` ().
+    """
     check_dtype(dtype)
     cfg = GOLDEN if config is None else config
     if not isinstance(cfg, TransformerConfig):

@@ -108,9 +108,34 @@ def param_shapes(cfg: TransformerConfig) -> dict[str, tuple]:
 
 
 def init_params(cfg: TransformerConfig, seed, dtype=np.float64) -> dict[str, np.ndarray]:
-    """Initial parameters (scheme in the module docstring), drawn in float64 from ``seed`` (an int
-    or a Generator) in the order of :func:`param_shapes`, then cast to ``dtype`` (float64 or
-    float32; anything else → ``TypeError``)."""
+    """The initial parameters (scheme ``cfg.init``, see the module docstring).
+
+    Drawn in float64 in the order of :func:`param_shapes`, then cast.
+
+    Parameters
+    ----------
+    cfg : refimpl.transformer.config.TransformerConfig
+        The architecture (D = d_model, F = d_ff, ``n_layers``, ``norm``, ``positions``, ``init``).
+    seed : int or numpy.random.Generator
+        Draws every random parameter.
+    dtype : {numpy.float64, numpy.float32}
+        The dtype of every array.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        A flat dict, shapes as :func:`param_shapes`: ``read_in.W`` (D, d_in), ``read_in.b`` (D,),
+        ``pos`` (max_T, D) with learned positions; per layer l ``layer{l}.attn.W_Q``, ``W_K``,
+        ``W_V``, ``W_O`` (D, D) and their biases ``b_Q`` … ``b_O`` (D,), ``layer{l}.ln1.g``/``.b``
+        and ``ln2.g``/``.b`` (D,), ``layer{l}.ff.W1`` (F, D), ``ff.b1`` (F,), ``ff.W2`` (D, F),
+        ``ff.b2`` (D,); ``ln_f.g``, ``ln_f.b`` (D,) with pre-norm; ``read_out.W`` (1, D),
+        ``read_out.b`` (1,). Weights are (n_out, n_in), as ``torch.nn.Linear``.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not float64 or float32.
+    """
     _check_cfg(cfg)
     try:
         dt = np.dtype(dtype)
@@ -226,11 +251,29 @@ def _layer_params(params, l):
 
 
 def forward(params, inputs, cfg: TransformerConfig, *, check: bool = True):
-    """Model output for ``inputs["X"]`` (B, T, d_in) (``inputs`` a batch dict; other keys are
-    ignored): ``(out, cache)`` with out (B, T) for readout "all" and (B,) for "last".
-    ``cache["attn"]``: list over layers of the attention probabilities (B, H, T, T) (query index,
-    key index); ``cache["cfg"]``: ``cfg`` (for :func:`backward`). X is computed in the parameters'
-    dtype. ``check=False`` skips the validation of params and inputs (trusted callers in hot loops)."""
+    """The model output for a batch of input sequences (spec T).
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        Keyed as :func:`init_params` returns them; all float64 or all float32 (X is computed in
+        the parameters' dtype).
+    inputs : dict
+        ``X`` (B, T, d_in); other keys are ignored. T ≤ ``max_T`` with learned positions.
+    cfg : refimpl.transformer.config.TransformerConfig
+        The architecture.
+    check : bool
+        Validate the parameters and inputs first (``False``: trusted callers in hot loops).
+
+    Returns
+    -------
+    out : numpy.ndarray
+        Shape (B, T) for ``readout="all"``, (B,) for ``"last"``.
+    cache : dict
+        What :func:`backward` needs. ``cache["attn"]`` is a list over layers of the attention
+        probabilities, each (B, H, T, T) indexed (batch, head, query, key); ``cache["cfg"]`` is
+        ``cfg``.
+    """
     if check:
         params = check_params(params, cfg)
         X = check_X(_batch_entry(inputs, "X", "inputs", "'X' (B, T, d_in)"), cfg, "inputs['X']")
@@ -253,8 +296,25 @@ def forward(params, inputs, cfg: TransformerConfig, *, check: bool = True):
 
 
 def backward(dout, cache) -> dict:
-    """Gradients of Σ dout ⊙ out with respect to every parameter, keyed like the parameters
-    (``cache`` from :func:`forward`, which holds the config)."""
+    """Gradients of Σ dout ⊙ out with respect to every parameter.
+
+    Parameters
+    ----------
+    dout : numpy.ndarray
+        Upstream gradient, shaped like the output: (B, T) or (B,).
+    cache : dict
+        The cache of the :func:`forward` call that produced the output (it holds the config).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Keyed and shaped like the parameters (every entry of :func:`param_shapes`).
+
+    Raises
+    ------
+    ValueError
+        If ``dout`` does not have the output's shape.
+    """
     cfg = cache["cfg"]
     dout = np.asarray(dout)
     if dout.shape != cache["out_shape"]:
@@ -291,12 +351,43 @@ def loss_from_output(out, target, cfg: TransformerConfig):
 
 def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy", *, check: bool = True,
                    return_aux: bool = False):
-    """``(loss, grads)`` of the configured loss for ``batch = {"X": (B, T, d_in), "target": (B, T)
-    or (B,)}`` (``(loss, grads, aux)`` with ``return_aux``). ``backend``: one of :data:`BACKENDS`
-    (NumPy + BLAS only). ``check=False`` skips input validation (trusted callers in hot loops).
+    """The configured loss over a batch and its gradients (spec T-losses).
 
-    ``aux``: ``out`` (the model output), ``attn`` (per layer (B, H, T, T)), ``scale`` and
-    ``kink_margin`` (see :func:`loss_aux`)."""
+    ``cfg.loss``: ``"squared"`` L = (1/(2n)) Σ (out − target)² or ``"hinge"``
+    L = (1/n) Σ max(0, 1 − target·out), n = out.size (B·T for ``readout="all"``, B for
+    ``"last"``).
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        Keyed as :func:`init_params` returns them, all float64 or all float32.
+    batch : dict
+        ``X`` (B, T, d_in) and ``target``, shaped like the output ((B, T) or (B,)); ±1 for the
+        hinge loss.
+    cfg : refimpl.transformer.config.TransformerConfig
+        The architecture and the loss.
+    backend : str
+        One of :data:`BACKENDS` (``"numpy"``: this module and ``blocks.py``, NumPy + BLAS).
+    check : bool
+        Validate the inputs first (``False``: trusted callers in hot loops).
+    return_aux : bool
+        Also return ``aux``.
+
+    Returns
+    -------
+    loss : float
+        The mean loss.
+    grads : dict of numpy.ndarray
+        Keyed and shaped like ``params``.
+    aux : dict
+        Only with ``return_aux``: ``out`` (the model output), ``attn`` (list over layers of
+        (B, H, T, T)), ``scale`` and ``kink_margin`` (see :func:`loss_aux`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad backend, parameter or batch entry, naming it.
+    """
     check_choice("backend", backend, BACKENDS)
     if check:
         params = check_params(params, cfg)
@@ -340,7 +431,24 @@ def loss_aux(params, grads, out, target, cache) -> dict:
 
 
 def predict(params, inputs, cfg: TransformerConfig, *, check: bool = True) -> np.ndarray:
-    """The model output only: (B, T) for readout "all", (B,) for "last"."""
+    """The model output: :func:`forward` without the cache.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        As for :func:`forward`.
+    inputs : dict
+        ``X`` (B, T, d_in).
+    cfg : refimpl.transformer.config.TransformerConfig
+        The architecture.
+    check : bool
+        Validate the parameters and inputs first.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (B, T) for ``readout="all"``, (B,) for ``"last"``.
+    """
     return forward(params, inputs, cfg, check=check)[0]
 
 

@@ -139,14 +139,59 @@ def train(cfg, seed: int, *, backend: str = "numpy", steps: int | None = 200, lr
           n_eval: int = 256, snapshot_every: int | None = None, schedule: str = "constant", warmup: int = 0,
           dtype=np.float64, threads: int | None = 1, progress: bool | None = None) -> Trajectory:
     """Train ``init_params(cfg, seed, dtype)`` by Adam on the synthetic teacher task [C] of
-    ``make_data(cfg, seed, T=T)`` (``refimpl.transformer.data``): ``steps`` steps (or, with
-    ``steps=None``, ``budget_s`` seconds of training) of ``batch_size`` fresh sequences from the
-    ``batches`` stream of ``seed``, learning rate ``lr`` (``schedule``/``warmup`` as ``train_adam``).
+    ``make_data(cfg, seed, T=T)`` (``refimpl.transformer.data``).
 
-    Returns the :class:`Trajectory` of :func:`train_adam` with ``seed``, ``data`` = the task, and
-    the record ``eval_loss``: the configured loss on ``n_eval`` fixed sequences (the ``eval``
-    stream of ``seed``) at step 0, every ``eval_every`` steps (default steps / 10) and the end.
-    ``backend``: one of ``BACKENDS`` (``"numpy"``)."""
+    Parameters
+    ----------
+    cfg : refimpl.transformer.config.TransformerConfig
+        The architecture and loss.
+    seed : int
+        ≥ 0; draws the initialisation, the teacher, the minibatches (``batches`` stream) and the
+        evaluation sequences (``eval`` stream).
+    backend : str
+        One of ``BACKENDS`` of :mod:`refimpl.transformer.model`.
+    steps : int or None
+        Adam steps; ``None`` trains for ``budget_s`` seconds instead.
+    lr : float
+        Adam's learning rate (β = (0.9, 0.999), ε = 1e−8).
+    batch_size : int
+        Fresh sequences per step.
+    T : int, optional
+        Sequence length (default min(cfg.max_T, 8)).
+    budget_s : float, optional
+        Training seconds (with ``steps=None``).
+    eval_every : int, optional
+        Steps between evaluations (default steps / 10).
+    n_eval : int
+        Fixed evaluation sequences.
+    snapshot_every : int, optional
+        Keep a copy of the parameters every that many steps (and at the end).
+    schedule : {"constant", "cosine"}
+        Learning-rate schedule after a linear warm-up of ``warmup`` steps (:func:`train_adam`).
+    warmup : int
+        Warm-up steps.
+    dtype : {numpy.float64, numpy.float32}
+        The parameters' dtype.
+    threads : int or None
+        BLAS threads during training (default 1; ``None`` leaves them).
+    progress : bool, optional
+        ``None`` shows a progress bar only on a terminal.
+
+    Returns
+    -------
+    refimpl.core.trajectory.Trajectory
+        As :func:`train_adam` returns it (``history``: ``step``, ``loss``, ``lr``, ``step_time``
+        per step), with ``seed``, ``data`` the :class:`refimpl.transformer.data.TeacherTask`, and
+        ``records``: ``step``, ``time`` and ``eval_loss``, the configured loss on the ``n_eval``
+        sequences at step 0, every ``eval_every`` steps and at the end.
+
+    Raises
+    ------
+    refimpl.core.errors.NonFiniteError
+        When the loss or a gradient is not finite (naming the step and the tensor).
+    ValueError
+        For a bad seed, batch size, ``n_eval``, or steps/budget combination.
+    """
     check_choice("backend", backend, BACKENDS)
     if not (is_int(seed) and seed >= 0):
         raise ValueError(f"seed must be an int ≥ 0 (the run records it), got {seed!r}")

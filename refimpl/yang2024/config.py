@@ -127,8 +127,28 @@ PRESETS: dict[str, Config] = {
 
 
 def preset(name: str, **overrides) -> Config:
-    """The named preset with ``overrides`` applied (field names, validated by :class:`Config`);
-    ``ValueError`` listing the allowed names for an unknown preset or field."""
+    """A named configuration of spec Y, with fields replaced.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`PRESETS`: ``"small"`` (K = 12, N = 4, d = 5, m = 3, H = 8, τ = 0.1, GD on the
+        closed form), ``"fig2"`` (the paper's Fig. 2/4 setting: K = 200, N = 30, d = 100, m = 20,
+        H = 64, Adam on sampled prompts), ``"fig3"`` (m = 100, H = 1, N swept by the check),
+        ``"golden"`` (spec Y §7) or ``"tiny"`` (K = 8, N = 3, d = 3, m = 2, H = 4: seconds-long).
+    **overrides
+        :class:`Config` fields to replace, e.g. ``preset("small", H=2, steps=100)``.
+
+    Returns
+    -------
+    Config
+        A frozen, validated configuration.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset or field (listing the allowed names), or a value the config rejects.
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown yang2024 preset {name!r}; allowed: {sorted(PRESETS)}")
     return apply_overrides(PRESETS[name], overrides)

@@ -81,22 +81,56 @@ def sample_prompts(Z_all, N: int, tau: float, B: int, seed=0, *, kind: str = "in
 
 
 def make_data(cfg, seed) -> dict:
-    """The fixed objects of spec Y for ``cfg``: {"V_all" (d, K), "Z_all" (m, K), "N", "tau"}.
+    """The fixed objects of spec Y (Y2): the dictionary of tokens and their representations.
 
-    The dictionary is :func:`make_dictionary` drawn from ``seed`` (an int or a Generator); the dict
-    is also the batch of the closed-form loss (``loss="population"``, spec Y7).
+    Parameters
+    ----------
+    cfg : refimpl.yang2024.config.Config
+        Reads ``K``, ``d``, ``m``, ``N``, ``tau`` and ``normalize_tokens``.
+    seed : int or numpy.random.Generator
+        Draws the dictionary (:func:`make_dictionary`).
+
+    Returns
+    -------
+    dict
+        ``V_all`` float64 (d, K), the tokens v_1..v_K as columns (unit norm when
+        ``cfg.normalize_tokens``); ``Z_all`` float64 (m, K), their representations z_k = f(v_k);
+        ``N`` (int) the prompt length; ``tau`` (float) the feature-noise level. The dict is also
+        the batch of the closed-form loss (``cfg.loss == "population"``, spec Y7).
     """
     V_all, Z_all = make_dictionary(cfg.K, cfg.d, cfg.m, seed, normalize_tokens=cfg.normalize_tokens)  # spec Y2
     return {"V_all": V_all, "Z_all": Z_all, "N": int(cfg.N), "tau": float(cfg.tau)}
 
 
 def sample_batch(data: dict, n: int, rng, *, kind: str = "in") -> dict:
-    """``n`` fresh prompts over the dictionary ``data`` (:func:`make_data`), drawn with ``rng``.
+    """Draw ``n`` fresh prompts over the fixed dictionary (spec Y1, Y3, Y4).
 
-    Returns ``data``'s entries plus "y" (n, N) the prompt labels and "y_all" (n, K) the labels of
-    all K tokens, y_k = λᵀ(z_k + ε_k) with λ ~ N(0, I_m) (``kind="in"``, spec Y1, Y3; "ood" and
-    "rademacher" as :func:`sample_tasks`). The same numbers as
-    ``sample_prompts(Z_all, N, tau, n, rng, kind=kind, keep_eps=False)``.
+    Each prompt draws a task λ and noise ε_k ~ N(0, τ I_m); its labels are y_k = λᵀ(z_k + ε_k).
+    The same numbers as ``sample_prompts(Z_all, N, tau, n, rng, kind=kind, keep_eps=False)``.
+
+    Parameters
+    ----------
+    data : dict
+        The dictionary of :func:`make_data` (``V_all``, ``Z_all``, ``N``, ``tau``).
+    n : int
+        Number of prompts, ≥ 1.
+    rng : numpy.random.Generator
+        The generator every draw uses (an int seed is accepted too).
+    kind : {"in", "ood", "rademacher"}
+        The task distribution (:func:`sample_tasks`): λ ~ N(0, I_m) (training, spec Y3),
+        N(1_m, 4 I_m) (out of distribution) or Rademacher.
+
+    Returns
+    -------
+    dict
+        ``data``'s entries (``V_all`` (d, K), ``Z_all`` (m, K), ``N``, ``tau``) plus ``y`` float64
+        (n, N), the labels of the N prompt tokens, and ``y_all`` float64 (n, K), the labels of all
+        K tokens (the targets of the sample loss).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``data`` is not the dict of :func:`make_data`, or for a bad ``n`` or ``kind``.
     """
     if not hasattr(data, "keys"):
         raise TypeError(f"data must be the dict of make_data(cfg, seed), got {type(data).__name__}")

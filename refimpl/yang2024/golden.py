@@ -29,8 +29,28 @@ TRAJECTORY_STEPS = 10
 
 
 def golden_arrays(seed: int, dtype: str = "float64", *, config=None) -> tuple[dict, dict]:
-    """Return ``(config_dict, arrays)`` for the golden file of ``seed`` (``config``: a
-    :class:`~refimpl.yang2024.config.Config`, default the ``golden`` preset)."""
+    """The arrays of the golden file of ``seed`` (spec Y §7; keys in the module docstring).
+
+    Parameters
+    ----------
+    seed : int or numpy.random.Generator
+        Drives the dictionary, the prompt and the parameters.
+    dtype : {"float64", "float32"}
+        The dtype of the float arrays (computed in float64, then rounded).
+    config : refimpl.yang2024.config.Config, optional
+        Default: the ``golden`` preset (K = 7, N = 3, d = 4, m = 2, H = 3, τ = 0.1, η_Q = 0.5).
+
+    Returns
+    -------
+    config_dict : dict
+        ``preset`` (``"golden"`` or None), the configuration's fields and ``w_scale``.
+    arrays : dict of numpy.ndarray
+        ``param/Q`` (H, d, d), ``param/w`` (H, K); ``input/V_all`` (d, K), ``input/Z_all`` (m, K),
+        ``input/N`` (), ``input/tau`` (), ``input/y`` (N,); ``output/A_hat`` (N, K), ``output/A``
+        (N, K), ``output/y_hat`` (K,), ``output/loss`` (), ``output/L_star`` (); ``grad/Q``
+        (H, d, d), ``grad/w`` (H, K); ``trajectory/lr_Q`` (), ``trajectory/lr_w`` (),
+        ``trajectory/loss`` (10,).
+    """
     check_dtype(dtype)
     if config is not None and not isinstance(config, Config):
         raise TypeError(f"config must be a yang2024 Config, got {type(config).__name__}")

@@ -53,8 +53,28 @@ def _float_dtype(dtype) -> np.dtype:
 
 
 def init_params(cfg, seed, dtype=np.float64) -> dict:
-    """Spec Y6: w⁰ = 0 (H, K), Q_h⁰ entries i.i.d. N(0, β²) (H, d, d), drawn from ``seed`` in float64
-    and cast to ``dtype`` (float64 or float32; anything else raises ``TypeError``)."""
+    """The initial parameters θ⁰ (spec Y6): Q_h⁰ entries i.i.d. N(0, β²), w⁰ = 0.
+
+    Parameters
+    ----------
+    cfg : refimpl.yang2024.config.Config
+        Reads ``H``, ``d``, ``K`` and ``beta``.
+    seed : int or numpy.random.Generator
+        Draws Q⁰ (in float64, then cast).
+    dtype : {numpy.float64, numpy.float32}
+        The dtype of both arrays.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``Q`` (H, d, d), the merged key-query matrix of each head, and ``w`` (H, K), each head's
+        output weight for every token (zeros).
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not float64 or float32.
+    """
     dt = _float_dtype(dtype)
     rng = make_rng(seed)
     Q = cfg.beta * rng.standard_normal((cfg.H, cfg.d, cfg.d))  # (H, d, d)  spec Y6: Q⁰ ~ N(0, β²)
@@ -153,9 +173,34 @@ def attention_backward(dA_hat, cache) -> dict:
 # the contract: ŷ = yÂ for a batch of prompts
 # --------------------------------------------------------------------------------------------
 def forward(params, inputs, cfg):
-    """ŷ (B, K) = yÂ (spec Y5: ŷ_k = â_kᵀ y) for the prompts ``inputs["y"]`` (B, N) over
-    ``inputs["V_all"]``, and a cache for :func:`backward` (``cache["attn"]`` = S (H, N, K),
-    ``cache["A_hat"]`` = Â (N, K)). N comes from ``inputs["N"]``, else ``cfg.N``."""
+    """The predictions ŷ = yÂ for a batch of prompts (spec Y5: ŷ_k = â_kᵀ y).
+
+    Â = Σ_h S_h diag(w_h) with S_h = softmax over the N rows of Vᵀ Q_h Ṽ depends only on the
+    parameters and the dictionary; the prompts' labels y enter linearly. Inputs are validated.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``Q`` (H, d, d) and ``w`` (H, K), float64 or float32.
+    inputs : dict
+        ``V_all`` (d, K), ``y`` (B, N) the labels of the prompt tokens, and optionally ``N``
+        (default ``cfg.N``); other keys are ignored.
+    cfg : refimpl.yang2024.config.Config
+        Supplies ``N`` when ``inputs`` does not.
+
+    Returns
+    -------
+    y_hat : numpy.ndarray, shape (B, K)
+        ŷ, the prediction for every token of the dictionary.
+    cache : dict
+        What :func:`backward` needs; ``cache["attn"]`` is S (H, N, K) (each column sums to 1 over
+        the N prompt tokens), ``cache["A_hat"]`` is Â (N, K).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad parameter or input array, naming it.
+    """
     params, b = check_batch(params, inputs, ("y",), N=cfg.N, why="forward")
     A_hat, att = attention_forward(params["Q"], params["w"], b["V_all"], b["N"])  # (N, K)  spec Y5
     y_hat = b["y"] @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
@@ -163,14 +208,42 @@ def forward(params, inputs, cfg):
 
 
 def backward(dy_hat, cache) -> dict:
-    """Gradients {Q (H, d, d), w (H, K)} of Σ dy_hat ⊙ ŷ (spec Y8)."""
+    """Gradients of Σ dy_hat ⊙ ŷ with respect to θ = (Q, w) (spec Y8).
+
+    Parameters
+    ----------
+    dy_hat : numpy.ndarray, shape (B, K)
+        Upstream gradient with respect to the predictions ŷ.
+    cache : dict
+        The cache of the :func:`forward` call that produced ŷ.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``Q`` (H, d, d) and ``w`` (H, K).
+    """
     # ŷ = yÂ  →  ∂Â = yᵀ dŷ                                                                   spec Y8
     dA_hat = cache["y"].T @ dy_hat  # (N, K)
     return attention_backward(dA_hat, cache["attention"])
 
 
 def predict(params, inputs, cfg) -> np.ndarray:
-    """ŷ (B, K) = yÂ: :func:`forward` without the cache."""
+    """The predictions ŷ = yÂ: :func:`forward` without the cache.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``Q`` (H, d, d) and ``w`` (H, K).
+    inputs : dict
+        ``V_all`` (d, K), ``y`` (B, N), optionally ``N``.
+    cfg : refimpl.yang2024.config.Config
+        Supplies ``N`` when ``inputs`` does not.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B, K)
+        ŷ for every token of the dictionary.
+    """
     return forward(params, inputs, cfg)[0]
 
 
@@ -198,16 +271,48 @@ def _scale(S, w, Q, V_all, N, b, pop) -> float:
 
 def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Population | None = None,
                    check: bool = True, return_aux: bool = False):
-    """The loss ``cfg.loss`` and {∇Q, ∇w} (spec Y7, Y8).
+    """The loss ``cfg.loss`` and its gradients (spec Y7, Y8).
 
-    ``params``: {Q (H, d, d), w (H, K)}. ``batch`` (spec §7 input names): V_all (d, K), N ()
-    (else ``cfg.N``); for ``cfg.loss == "population"`` also Z_all (m, K) and tau () (else
-    ``cfg.tau``) — or pass the precomputed constants ``pop``; for ``"sample"`` y (B, N) and
-    y_all (B, K). ``backend``: "numpy" or "numba". ``check=False`` skips input validation.
-    Returns ``(loss, grads)`` or ``(loss, grads, aux)``: aux "out" (ŷ = yÂ (B, K) when the batch
-    holds prompts y, else Â), "attn" S (H, N, K), "A_hat" (N, K), "scale" (magnitude of the summed
-    terms, for the finite-difference noise floor), and for the population loss "excess" L − L*
-    (computed as (1/2K) Σ‖Z̄(â_k − a_k)‖², free of the cancellation in L − L*) and "pop".
+    ``"population"``: the closed form L(θ) of spec Y7 (the expectation over tasks and noise);
+    ``"sample"``: its Monte-Carlo version (1/2K)·mean_b Σ_k (ŷ_k − y_k)² over the batch's prompts.
+
+    Parameters
+    ----------
+    params : dict of numpy.ndarray
+        ``Q`` (H, d, d) and ``w`` (H, K), float64 or float32 (float32 gradients are computed in
+        float64 on the Numba path and cast).
+    batch : dict
+        ``V_all`` (d, K) and optionally ``N`` (default ``cfg.N``); for ``"population"`` also
+        ``Z_all`` (m, K) and optionally ``tau`` (default ``cfg.tau``) — :func:`make_data`'s dict —
+        unless ``pop`` is given; for ``"sample"`` ``y`` (B, N) and ``y_all`` (B, K) —
+        :func:`sample_batch`'s dict.
+    cfg : refimpl.yang2024.config.Config
+        Chooses the loss (``cfg.loss``) and supplies the defaults above.
+    backend : {"numpy", "numba"}
+        The NumPy reference or the Numba kernels (``refimpl.yang2024.kernels``).
+    pop : Population, optional
+        The precomputed constants of the closed form (:func:`refimpl.yang2024.population.population`).
+    check : bool
+        Validate the inputs first (``False`` skips it: trusted hot loops).
+    return_aux : bool
+        Also return ``aux``.
+
+    Returns
+    -------
+    loss : float
+        The loss.
+    grads : dict of numpy.ndarray
+        ``Q`` (H, d, d) and ``w`` (H, K).
+    aux : dict
+        Only with ``return_aux``: ``out`` (ŷ = yÂ, (B, K), when the batch holds prompts ``y``, else
+        Â), ``attn`` S (H, N, K), ``A_hat`` (N, K), ``scale`` (the magnitude of the summed terms,
+        for the finite-difference noise floor); for the population loss also ``excess`` L − L*
+        (computed as (1/2K) Σ‖Z̄(â_k − a_k)‖², free of the cancellation in L − L*) and ``pop``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad backend, loss, parameter or batch entry, naming it.
     """
     check_choice("backend", backend, BACKENDS)
     loss = cfg.loss

@@ -154,15 +154,43 @@ def run_adam(params, batch, lr: float = 1e-4, steps: int = 1000, *, data: str = 
 
 def train(cfg, seed, *, backend: str = "numpy", progress: bool | None = None, record_every: int | None = None,
           callback=None) -> Trajectory:
-    """Train the Y5 model as ``cfg`` says (spec Y9): ``cfg.optimizer`` "gd" (η_Q = ``cfg.eta_Q``,
-    η_w = γ²η_Q) or "adam" (lr ``cfg.lr``) on ``cfg.loss`` ("population": Y7; "sample":
-    minibatches of ``cfg.batch_size`` from ``cfg.n_train`` sampled prompts) for ``cfg.steps`` steps.
+    """Train the Y5 model as ``cfg`` says (spec Y9).
 
-    Streams (as the validation modules draw them): the dictionary from ``seed``, the parameters
-    (spec Y6) from ``seed + 1``, the prompt pool and minibatches from ``seed + 2`` (a Generator
-    ``seed`` is split into three). ``record_every`` defaults to ``cfg.record_every``;
-    ``progress``: None shows a bar only on a terminal. Returns the shared Trajectory (module
-    docstring) with ``config=cfg``, ``seed=seed``.
+    ``cfg.optimizer`` ``"gd"`` (Q ← Q − η_Q ∇_Q L, w ← w − γ²η_Q ∇_w L, the theory) or ``"adam"``
+    (lr ``cfg.lr``, the paper's experiments) on ``cfg.loss`` (``"population"``: Y7;
+    ``"sample"``: minibatches of ``cfg.batch_size`` drawn with replacement from a pool of
+    ``cfg.n_train`` sampled prompts) for ``cfg.steps`` steps, in float64.
+
+    Parameters
+    ----------
+    cfg : refimpl.yang2024.config.Config
+        The run.
+    seed : int or numpy.random.Generator
+        Streams (as the validation modules draw them): the dictionary from ``seed``, the
+        parameters (spec Y6) from ``seed + 1``, the prompt pool and minibatches from ``seed + 2``
+        (a Generator is split into three).
+    backend : {"numpy", "numba"}
+        The gradient backend (and Adam's fused kernel with ``"numba"``).
+    progress : bool, optional
+        ``None`` shows a progress bar only on a terminal; ``True``/``False`` force it on/off.
+    record_every : int, optional
+        Steps between records (default ``cfg.record_every``; the last step is always recorded).
+    callback : callable, optional
+        ``callback(t, params)`` at each record.
+
+    Returns
+    -------
+    refimpl.core.trajectory.Trajectory
+        ``model="yang2024"``, ``config=cfg``; ``params`` the final ``Q`` (H, d, d), ``w`` (H, K);
+        ``history``: ``step``, ``loss`` (T,) (the optimised loss before each update, T = steps);
+        ``records`` (R records): ``step``, ``loss``, ``excess`` (R,), ``excess`` being L − L* of
+        Y7 whatever the optimised loss; ``extra["L_star"]`` the optimal loss L*; ``data`` the
+        dictionary (:func:`refimpl.yang2024.data.make_data`).
+
+    Raises
+    ------
+    refimpl.core.errors.NonFiniteError
+        When the loss or a gradient is not finite (naming the step and the tensor).
     """
     if isinstance(seed, np.random.Generator):
         s_data, s_init, s_batch = spawn(seed, 3)

@@ -114,7 +114,10 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from refimpl import __version__
+
     p = argparse.ArgumentParser(prog="refimpl", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"refimpl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model from a named preset; saves parameters and curves")

@@ -39,9 +39,8 @@ def _tables(text: str) -> str:
         m = _BORDER.match(lines[i])
         if m:
             borders = [j for j in range(i, len(lines)) if _BORDER.match(lines[j])][:3]
-            end = borders[-1] if len(borders) == 3 else borders[-1]
-            if len(borders) >= 2:
-                indent = m.group(1)
+            if len(borders) >= 2:  # header border, (header rule,) closing border
+                end, indent = borders[-1], m.group(1)
                 out += ["", f"{indent}```text", *lines[i:end + 1], f"{indent}```", ""]
                 i = end + 1
                 continue

@@ -1,6 +1,6 @@
 """Command line: ``refimpl train | golden | validate | bench``.
 
-    refimpl train li2024 --preset default [--steps N] [--seed S] [--out DIR]
+    refimpl train MODEL [--preset P] [--set FIELD=VALUE ...] [--config FILE] [--steps N] [--seed S] [--out DIR]
     refimpl golden export li2024 --seed 0 --out li.npz
     refimpl golden compare REF.npz CAND.npz [--sections output grad] [--rtol R --atol A] [--dtype float32]
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
@@ -10,60 +10,81 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-GOLDEN_MODELS = ("li2024", "huang2023", "yang2024", "transformer")  # models with a golden export
-TRAIN_MODELS = ("li2024",)  # models with `refimpl train`
-BENCH_MODELS = ("li2024", "yang2024", "huang2023", "huang2023_C", "transformer")  # benchmarks/run.py
+
+def _models():
+    from refimpl import models
+
+    return models
 
 
-def _golden_module(model: str):
-    if model == "li2024":
-        from refimpl.li2024 import golden
+def _train_config(args):
+    """The configuration ``refimpl train`` / ``sweep`` start from: the preset, then ``--config FILE``,
+    then ``--set`` (each validated by the model's config), then ``--steps``."""
+    from refimpl.core.config import apply_overrides, load_config_file, parse_assignment, parse_value
 
-        return golden
-    if model == "huang2023":
-        from refimpl.huang2023 import golden
+    info = _models().get(args.model)
+    mod = info.load()
+    cfg = mod.preset(args.preset)
+    if getattr(args, "config", None):
+        cfg = apply_overrides(cfg, load_config_file(args.config))
+    sets = dict(parse_assignment(a) for a in (getattr(args, "set", None) or ()))
+    if sets:
+        cfg = apply_overrides(cfg, {k: parse_value(v) for k, v in sets.items()})
+    if getattr(args, "steps", None) is not None and info.steps_field:
+        cfg = apply_overrides(cfg, {info.steps_field: args.steps})
+    return info, mod, cfg
 
-        return golden
-    if model == "yang2024":
-        from refimpl.yang2024 import golden
 
-        return golden
-    if model == "transformer":
-        from refimpl.transformer import golden
-
-        return golden
-    raise ValueError(f"unknown model {model!r}; allowed: {list(GOLDEN_MODELS)}")
+def _train_steps(info, cfg, args) -> int | None:
+    if info.steps_field is None:
+        return args.steps
+    obj = cfg
+    for part in info.steps_field.split("."):
+        obj = getattr(obj, part)
+    return int(obj)
 
 
 def cmd_train(args) -> int:
     import dataclasses
 
-    from refimpl.core.io import atomic_savez
-    from refimpl.core.io import atomic_write_bytes as _atomic_write_bytes
-    from refimpl.li2024 import preset, train
+    import numpy as np
 
-    cfg = preset(args.preset)
-    if args.steps is not None:
-        cfg = cfg.replace(train=dict(steps=args.steps))
-    out = Path(args.out or f"runs/{args.model}-{args.preset}-seed{args.seed}")
-    res = train(cfg, args.seed, backend=args.backend, progress=None if not args.quiet else False)
-    atomic_savez(out / "params.npz", {f"param/{k}": v for k, v in res.params.items()})
-    atomic_savez(out / "curve.npz", {**{f"history/{k}": v for k, v in res.history.items()},
-                                     **{f"evals/{k}": v for k, v in res.records.items()}})
+    from refimpl.core.io import atomic_savez, atomic_write_json, available_memory_bytes, check_output_dir
+
+    info, mod, cfg = _train_config(args)  # bad presets, fields and values fail here, before any work
+    if args.backend not in info.backends:
+        raise ValueError(f"--backend must be one of {list(info.backends)} for {info.name}, got {args.backend!r}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be ≥ 0, got {args.seed}")
+    out = check_output_dir(args.out or f"runs/{args.model}-{args.preset}-seed{args.seed}", overwrite=args.overwrite)
+    steps = _train_steps(info, cfg, args)
+    avail = available_memory_bytes()
+    if steps is not None and avail is not None and steps * 1024 > avail // 2:  # per-step records ≤ ~1 KiB
+        raise ValueError(f"{steps} training steps would need about {steps * 1024 / 2**30:.1f} GiB for the per-step "
+                         f"records, more than half of the {avail / 2**30:.1f} GiB available; lower --steps")
+    kw = {"steps": args.steps} if info.steps_field is None and args.steps is not None else {}
+    try:
+        res = mod.train(cfg, args.seed, backend=args.backend, progress=None if not args.quiet else False, **kw)
+    except KeyboardInterrupt:
+        print(f"\nrefimpl: interrupted; nothing was written to {out}", file=sys.stderr)
+        return 130
+    arrays = res.arrays()
+    atomic_savez(out / "params.npz", {k: v for k, v in arrays.items() if k.startswith("param/")})
+    atomic_savez(out / "curve.npz", {k: v for k, v in arrays.items() if not k.startswith("param/")})
+    final = {k: res.final(k) for k in res.records if k != "step" and np.ndim(res.records[k][-1]) == 0}
+    if "loss" in res.history and len(res.history["loss"]):
+        final.setdefault("loss", float(res.history["loss"][-1]))
     summary = {
-        "model": args.model, "preset": args.preset, "seed": args.seed, "backend": args.backend,
-        "config": dataclasses.asdict(cfg), "wall_s": res.wall_s,
-        "final": {k: float(v[-1]) for k, v in res.records.items() if k != "step"},
+        "model": args.model, "preset": args.preset, "overrides": list(args.set or ()), "config_file": args.config,
+        "seed": args.seed, "backend": args.backend, "config": dataclasses.asdict(cfg), "wall_s": res.wall_s,
+        "steps": res.steps_done, "final": final,
     }
-    _atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
-    fin = summary["final"]
-    print(f"trained {cfg.train.steps} steps in {res.wall_s:.1f} s; "
-          f"unseen-task error {fin['unseen/error']:.4f}, training-task error {fin['train/error']:.4f}, "
-          f"same-pattern attention {fin['unseen/attn_same']:.3f} (evaluation batches of {cfg.train.n_eval})")
+    atomic_write_json(out / "summary.json", summary, default=str)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in list(final.items())[:6])
+    print(f"trained {info.name} for {res.steps_done} steps in {res.wall_s:.1f} s; final: {shown}")
     print(f"wrote {out}/params.npz, curve.npz, summary.json")
     return 0
 
@@ -120,20 +141,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"refimpl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model from a named preset; saves parameters and curves")
-    t.add_argument("model", choices=TRAIN_MODELS)
-    t.add_argument("--preset", default="default")
-    t.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    names = _models().names()
+    t = sub.add_parser("train", help="train a model from a named preset; saves parameters and curves",
+                       description="Train MODEL by its paper's procedure from a preset, with any config field "
+                                   "overridden (--set data.alpha=0.4 model.m=50, or a --config FILE.toml|json of "
+                                   "field names); writes params.npz, curve.npz and summary.json into --out.")
+    t.add_argument("model", choices=names)
+    t.add_argument("--preset", default="tiny", help="a preset of the model (default: tiny)")
+    t.add_argument("--set", nargs="+", default=None, metavar="FIELD=VALUE",
+                   help="override config fields by dotted name (values parsed as JSON, else strings)")
+    t.add_argument("--config", default=None, metavar="FILE", help="overrides from a .toml or .json file (before --set)")
+    t.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default=None, help="output folder (default runs/MODEL-PRESET-seedS)")
-    t.add_argument("--backend", choices=("numpy", "numba"), default="numba")
+    t.add_argument("--out", default=None, help="output folder (default runs/MODEL-PRESET-seedS); must be new or empty")
+    t.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out folder")
+    t.add_argument("--backend", default="numpy", help="one of the model's backends (numpy, numba, ...; default numpy)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_train)
 
     g = sub.add_parser("golden", help="export or compare golden vectors")
     gs = g.add_subparsers(dest="golden_command", required=True)
     ge = gs.add_parser("export", help="write a golden .npz file (format version 2)")
-    ge.add_argument("model", choices=GOLDEN_MODELS)
+    ge.add_argument("model", choices=names)
     ge.add_argument("--seed", type=int, default=0)
     ge.add_argument("--out", required=True)
     ge.add_argument("--dtype", choices=("float64", "float32"), default="float64")
@@ -163,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=cmd_validate)
 
     b = sub.add_parser("bench", help="training-step time per model, backend, dtype and thread count")
-    b.add_argument("--model", nargs="+", choices=BENCH_MODELS, default=None,
+    b.add_argument("--model", nargs="+", choices=_models().bench_problems(), default=None,
                    help="models to time (default: every model available)")
     b.add_argument("--quick", action="store_true", help="fewer repeats; scaling curves only with --plot")
     b.add_argument("--threads", nargs="+", type=int, default=[1, 2],
@@ -180,13 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command line; every failure ends in ONE line on stderr (exit 2 for bad arguments or
+    paths, 1 for a computation that went non-finite, 130 for Ctrl-C), never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except FloatingPointError as exc:  # NonFiniteError: a diverged run is an error, not a result
         print(f"refimpl: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError) as exc:
+        msg = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"refimpl: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nrefimpl: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ class ModelInfo:
     bench: tuple = ()  # benchmark problems (``refimpl.benchmarks.problems.<name>``)
     options: dict = field(default_factory=dict)  # config fields that change the math -> their values
     test_sizes: dict = field(default_factory=dict)  # size fields -> small values the contract tests draw
+    steps_field: str | None = "steps"  # the config field holding the number of training steps
+    #                                    (None: ``train(..., steps=N)`` takes it as a keyword)
 
     def load(self) -> ModuleType:
         """The model package (imported on first use; nothing is computed at import)."""
@@ -80,7 +82,7 @@ REGISTRY: dict[str, ModelInfo] = {
     info.name: info
     for info in (
         ModelInfo("li2024", "refimpl.li2024", "Li, Wang, Lu, Cui, Chen, ICML 2024 (spec L)",
-                  backends=("numpy", "numba"), losses=("hinge",), bench=("li2024",),
+                  backends=("numpy", "numba"), losses=("hinge",), bench=("li2024",), steps_field="train.steps",
                   options={"model.attend_to_query": (False, True), "model.train_a": (False, True),
                            "model.relu_at_zero": (0.0, 1.0)},
                   test_sizes={"data.l_train": (1, 2, 5), "data.d_y": (1, 4), "model.m": (1, 3, 16),
@@ -94,7 +96,7 @@ REGISTRY: dict[str, ModelInfo] = {
                   options={"loss": ("sample", "Ew"), "attend_to_query": (False, True)},
                   test_sizes={"N": (1, 2, 6), "K": (2, 3, 4)}),
         ModelInfo("transformer", "refimpl.transformer", "multi-layer reference transformer (spec T)",
-                  backends=("numpy",), losses=("squared", "hinge"), bench=("transformer",),
+                  backends=("numpy",), steps_field=None, losses=("squared", "hinge"), bench=("transformer",),
                   options={"norm": ("pre", "post"), "activation": ("gelu", "relu"), "causal": (False, True),
                            "positions": ("none", "learned"), "readout": ("all", "last"),
                            "loss": ("squared", "hinge")},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +20,10 @@ def test_train_writes_params_curve_summary(tmp_path, capsys):
         assert set(f.files) == {"param/W_Q", "param/W_K", "param/W_V", "param/W_O", "param/a"}
     with np.load(out / "curve.npz") as f:
         assert f["history/loss"].shape == (30,)
-        assert f["evals/step"][-1] == 30
+        assert f["records/step"][-1] == 30
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["config"]["train"]["steps"] == 30 and summary["seed"] == 1
-    assert "unseen-task error" in capsys.readouterr().out
+    assert summary["config"]["train"]["steps"] == 30 and summary["seed"] == 1 and summary["steps"] == 30
+    assert "unseen/error" in summary["final"] and "unseen/error" in capsys.readouterr().out
 
 
 def test_train_unknown_preset_is_a_clear_error(tmp_path, capsys):
@@ -139,3 +140,34 @@ def test_bench_prints_and_writes_records(tmp_path, capsys):
         assert r["gflops"] == pytest.approx(r["flops"] / r["median_s"] / 1e9)
         assert r["parity_max_rel"] <= (1e-8 if r["dtype"] == "float64" else 2e-3)
     assert rec["children"][0]["threads"] == 1
+
+
+def test_cli_has_no_list_of_model_names():
+    """The command line derives every model choice from the registry (refimpl/models.py)."""
+    import ast
+
+    from refimpl import models
+
+    src = (Path(__file__).resolve().parents[1] / "refimpl" / "cli.py").read_text()
+    names = set(models.names()) | set(models.bench_problems())
+    literals = {n.value for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not names & literals, f"model names written into cli.py: {sorted(names & literals)}"
+
+
+@pytest.mark.parametrize("name", ["li2024", "yang2024", "huang2023", "transformer"])
+def test_train_every_registered_model(name, tmp_path):
+    out = tmp_path / name
+    assert main(["train", name, "--steps", "3", "--out", str(out), "--quiet"]) == 0
+    assert {p.name for p in out.iterdir()} == {"params.npz", "curve.npz", "summary.json"}
+    assert main(["train", name, "--steps", "3", "--out", str(out), "--quiet"]) == 2  # refuses to overwrite
+    assert main(["train", name, "--steps", "3", "--out", str(out), "--quiet", "--overwrite"]) == 0
+
+
+def test_train_bad_overrides_fail_before_work(tmp_path, capsys):
+    for argv, needle in ((["--set", "data.nope=1"], "nope"), (["--set", "data.alpha=2"], "alpha"),
+                         (["--set", "model.attend_to_query=no"], "attend_to_query"), (["--set", "x"], "FIELD=VALUE"),
+                         (["--steps", "10000000000"], "steps")):
+        assert main(["train", "li2024", "--out", str(tmp_path / "o"), "--quiet", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+        assert not (tmp_path / "o").exists()

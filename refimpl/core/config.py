@@ -75,3 +75,66 @@ def apply_overrides(cfg, overrides: Mapping[str, Any] | None = None, **kw):
         else:
             changes[name] = value
     return dataclasses.replace(cfg, **changes)
+
+
+def parse_value(text: str):
+    """A command-line value: JSON when it parses (``1`` int, ``0.5`` float, ``true``/``false``,
+    ``null``, ``[1, 2]`` → tuple), ``none`` → None, anything else the string itself."""
+    import json
+
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return tuple(value) if isinstance(value, list) else value
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``"data.alpha=0.4"`` → ``("data.alpha", "0.4")``; ``ValueError`` naming the bad text otherwise."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ValueError(f"--set expects FIELD=VALUE (e.g. data.alpha=0.4), got {text!r}")
+    return name.strip(), value.strip()
+
+
+def load_config_file(path) -> dict:
+    """Overrides from a ``.toml`` or ``.json`` file: a table of (dotted or nested) field names."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"--config {p}: no such file")
+    if p.suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            try:
+                import tomli as tomllib
+            except ImportError:
+                raise ValueError("--config FILE.toml needs Python ≥ 3.11 (or the tomli package); "
+                                 "use a .json file instead") from None
+        try:
+            data = tomllib.loads(p.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--config {p} is not valid TOML: {exc}") from exc
+    elif p.suffix == ".json":
+        try:
+            data = json.loads(p.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--config {p} is not valid JSON: {exc}") from exc
+    else:
+        raise ValueError(f"--config must be a .toml or .json file, got {p.name!r}")
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {p} must hold a table of field names, got {type(data).__name__}")
+
+    def tuples(v):
+        if isinstance(v, list):
+            return tuple(v)
+        if isinstance(v, dict):
+            return {k: tuples(x) for k, x in v.items()}
+        return v
+
+    return {k: tuples(v) for k, v in data.items()}

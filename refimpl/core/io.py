@@ -87,3 +87,52 @@ def atomic_savefig(path, fig, **savefig_kwargs) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, **savefig_kwargs)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def check_output_dir(path, *, overwrite: bool = False, what: str = "--out") -> Path:
+    """Check, before any work, that ``path`` can receive a run's files: not an existing file, not a
+    non-empty folder (unless ``overwrite``), and writable (its first existing ancestor). Returns it
+    as a Path; raises ``ValueError`` with one clear line otherwise. Nothing is created."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{what} {p} is a file, not a folder")
+    if p.is_dir() and any(p.iterdir()) and not overwrite:
+        raise ValueError(f"{what} {p} is not empty; refusing to overwrite it (choose another folder or add --overwrite)")
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{what} {p}: {probe} is a file, so the folder cannot be created")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {p}: {probe} is not writable")
+    return p
+
+
+def check_output_file(path, *, what: str = "--out") -> Path:
+    """Check, before any work, that ``path`` can be written as a file: not a folder, its folder
+    writable (or creatable). Raises ``ValueError`` with one clear line otherwise."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a folder; give a file name (e.g. {p / 'out.npz'})")
+    probe = p.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{what} {p}: {probe} is a file, so the folder cannot be created")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {p}: {probe} is not writable")
+    if p.exists() and not os.access(p, os.W_OK) and not os.access(p.parent, os.W_OK):
+        raise ValueError(f"{what} {p} is not writable")
+    return p
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else None (unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

@@ -67,11 +67,10 @@ pytest
 from __future__ import annotations
 
 import importlib
-
-import numpy as np
-
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from refimpl import models
 from refimpl.core.golden import DEFAULT_SECTIONS, DTYPES, bit_diff, check_dtype, compare, golden_payload, load_npz

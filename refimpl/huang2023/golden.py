@@ -17,8 +17,8 @@ d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25)), features from the QR of a Gaussian,
 ``config=`` exports the same arrays for another :class:`~refimpl.huang2023.config.Config` (its K,
 d, N, p, η and ``attend_to_query``; both losses are always stored, the trajectory follows
 ``config.loss``). A float32 file holds the float32 rounding of the float64 draws and everything
-computed from them in float32 (until 0.x the GD trajectory switched to float64 after its first
-step: the default prompt weights 1/B were float64).
+computed from them in float32 (the float32 trajectory used to switch to float64 after its first
+step: the model's default prompt weights 1/B were float64; CHANGELOG).
 
 The golden suite (:data:`CONFIGS`, ``golden_arrays(seed, dtype, config=NAME)``); every file
 stores both losses (``output/loss``, ``grad/Q``: sample; ``output/loss_Ew``, ``grad/Q_Ew``: E_w):

@@ -31,8 +31,15 @@ name                      norm   act.   causal  positions  read-out  loss
 ``post_relu``             post   ReLU   no      none       all       squared
 ``last_hinge``            pre    GELU   no      learned    last      hinge
 ``post_relu_last_hinge``  post   ReLU   yes     none       last      hinge
+``small_inputs``          pre    GELU   no      none       all       squared
 ``hinge_kink``            pre    GELU   yes     learned    all       hinge
 ========================  =====  =====  ======  =========  ========  =======
+
+``small_inputs`` multiplies the inputs X and the read-in bias by 0.1, so the first layer norm
+normalises tokens of variance ~3e-3 (down to 6e-4) and its ε = 1e-5 moves x̂ by ~1e-3 relative:
+a model with ``nn.LayerNorm(eps=1e-6)`` fails this file by a factor of ~200 or more in float32
+too (elsewhere the tokens' variances are 0.02–1 and the same model fails float32 files by a
+factor of 1.4–3, or passes).
 
 With ReLU or the hinge loss the batch is redrawn until every ReLU input and hinge margin is at
 least 1e-4 from its kink (float32 rounding cannot move it across), except in ``hinge_kink``: there
@@ -82,6 +89,9 @@ CONFIGS: dict[str, dict] = {
     "post_relu_last_hinge": dict(cfg=lambda: _small(norm="post", activation="relu", positions="none", readout="last",
                                                     loss="hinge"), B=16,
                                  covers="post-norm, ReLU, causal, no positions, read-out last, hinge"),
+    "small_inputs": dict(cfg=lambda: _small(causal=False, positions="none"), input_scale=0.1,
+                         covers="pre-norm, GELU, not causal, no positions, read-out all, squared; inputs and "
+                                "read-in bias x0.1: the first layer norm sees variance ~3e-3, so its eps matters"),
     "hinge_kink": dict(cfg=lambda: _small(loss="hinge"), kink=True,
                        covers="hinge with exact kinks (out = 1 where target = +1): subgradient 0 there"),
 }
@@ -126,11 +136,11 @@ def golden_arrays(seed: int, dtype: str = "float64", *, config: TransformerConfi
     or ``"default"``), a suite configuration by name (:data:`CONFIGS`), or any other
     :class:`TransformerConfig` (see the module docstring)."""
     check_dtype(dtype)
-    name, kink, n_batch = None, False, B
+    name, kink, n_batch, scale = None, False, B, None
     if config is None or isinstance(config, str):
         name = "default" if config is None else config
         cfg = suite_config(name)
-        kink, n_batch = CONFIGS[name].get("kink", False), CONFIGS[name].get("B", B)
+        kink, n_batch, scale = CONFIGS[name].get("kink", False), CONFIGS[name].get("B", B), CONFIGS[name].get("input_scale")
     elif isinstance(config, TransformerConfig):
         cfg = config
     else:
@@ -139,9 +149,13 @@ def golden_arrays(seed: int, dtype: str = "float64", *, config: TransformerConfi
     params = golden_params(seed, cfg)
     if kink:
         _put_on_the_kink(params)
+    if scale is not None:
+        params["read_in.b"] = scale * params["read_in.b"]
     x_rng = _streams(seed)[2]  # independent of the parameters' streams
     for _ in range(100):
         X = x_rng.standard_normal((n_batch, T, cfg.d_in))  # (B, T, d_in)
+        if scale is not None:
+            X = scale * X
         target = x_rng.standard_normal((n_batch, T) if cfg.readout == "all" else (n_batch,))  # like the output
         if cfg.loss == "hinge":
             target = np.where(target >= 0, 1.0, -1.0)  # labels ±1
@@ -180,4 +194,8 @@ def golden_arrays(seed: int, dtype: str = "float64", *, config: TransformerConfi
     arrays.update({f"trajectory/{k}": c(v) for k, v in ADAM.items()})
     config_dict = {**cfg.to_dict(), "B": n_batch, "T": T, "bias_scale": BIAS_SCALE, "adam": ADAM,
                    "trajectory_steps": TRAJECTORY_STEPS}
+    if scale is not None:
+        config_dict["input_scale"] = scale
+    if kink:
+        config_dict["on_the_kink"] = "ln_f.g[0] = 0, ln_f.b[0] = 1, read_out.W = 0.5 e_0, read_out.b = 0.5"
     return config_dict, arrays

@@ -11,6 +11,13 @@
 ``refimpl golden export MODEL --seed S --dtype D --out FILE`` writes, plus its ``meta/*`` keys).
 A float32 golden holds float32 inputs and parameters and outputs computed from them in float32.
 
+The golden suite: ``golden(model, config=NAME)`` selects one of the model's named configurations,
+which together exercise every option of the model (:func:`suite` lists them with what each covers;
+``None`` is ``"default"``). The repository commits them for seed 0 in float64 and float32
+(``tests/data/golden/<model>-<config>-<dtype>.npz``, written by ``refimpl golden suite --out DIR``
+= :func:`write_suite`) and checks that the current code reproduces every file bit for bit
+(:func:`check_suite`, ``refimpl golden suite --out DIR --check``). docs/golden.md has the table.
+
 :func:`assert_matches` checks the candidate's ``output/*``, ``grad/*`` and ``trajectory/*`` keys
 (``sections=`` to choose; the params and inputs are what the candidate was given, so it need not
 return them). A candidate is a dict of NumPy arrays, torch tensors (detached and moved to the

@@ -104,9 +104,11 @@ def golden_arrays_function(model: str):
 
 def golden_configs(model: str) -> dict[str, dict]:
     """The named configurations of ``model``'s golden suite (its golden module's ``CONFIGS``:
-    name -> {"covers": what it exercises, ...}), ``"default"`` first."""
+    name -> {"covers": what it exercises, ...}), ``"default"`` first; a model whose golden module
+    has no ``CONFIGS`` has the one configuration ``"default"``."""
     info = models.get(model)
-    return importlib.import_module(f"{info.module}.golden").CONFIGS
+    module = importlib.import_module(f"{info.module}.golden")
+    return getattr(module, "CONFIGS", {"default": {"covers": "the model's golden configuration"}})
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ def golden(model: str, config=None, seed: int = 0, dtype: str = "float64") -> di
     fn = golden_arrays_function(model)
     if isinstance(config, str) and config not in golden_configs(model):
         raise ValueError(f"unknown golden configuration {config!r} of {model}; allowed: {list(golden_configs(model))}")
-    cfg, arrays = fn(int(seed), dtype) if config is None else fn(int(seed), dtype, config=config)
+    default = config is None or (isinstance(config, str) and config == "default")
+    cfg, arrays = fn(int(seed), dtype) if default else fn(int(seed), dtype, config=config)
     if config is None or isinstance(config, str):
         cfg = {**cfg, "golden_config": config or "default"}
     return golden_payload(model=model, seed=int(seed), dtype=dtype, config=cfg, arrays=arrays)

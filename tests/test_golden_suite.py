@@ -71,6 +71,10 @@ def test_the_default_configuration_is_config_none():
         a, b = golden(m, seed=1), golden(m, "default", seed=1)
         assert bit_diff(a, b) == [], m
         assert json.loads(str(a["meta/config"]))["golden_config"] == "default"
+        gm = __import__(f"{models.get(m).module}.golden", fromlist=["golden_arrays"])
+        c, arrays = gm.golden_arrays(1, "float32", config="default")  # the model's own name for it
+        assert bit_diff({k: v for k, v in golden(m, seed=1, dtype="float32").items() if not k.startswith("meta/")},
+                        arrays) == [], m
 
 
 def test_unknown_configuration_names_the_allowed_ones():

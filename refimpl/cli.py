@@ -1,7 +1,8 @@
 """Command line: ``refimpl train | golden | validate | bench``.
 
     refimpl train MODEL [--preset P] [--set FIELD=VALUE ...] [--config FILE] [--steps N] [--seed S] [--out DIR]
-    refimpl golden export li2024 --seed 0 --out li.npz
+    refimpl golden export MODEL --seed 0 [--config NAME] --out FILE.npz
+    refimpl golden suite --out tests/data/golden [--check | --list]
     refimpl golden compare REF.npz CAND.npz [--sections output grad] [--rtol R --atol A] [--dtype float32]
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
     refimpl bench [--model M ...] [--quick] [--json FILE] [--plot DIR] [--threads 1 2]
@@ -93,10 +94,36 @@ def cmd_golden_export(args) -> int:
     from refimpl.core.io import atomic_savez
     from refimpl.testing import golden
 
-    data = golden(args.model, seed=args.seed, dtype=args.dtype)
+    data = golden(args.model, config=args.config, seed=args.seed, dtype=args.dtype)
     path = atomic_savez(args.out, data)
     names = sorted(k for k in data if not k.startswith("meta/"))
     print(f"wrote {path}: {len(names)} arrays ({', '.join(names)})")
+    return 0
+
+
+def cmd_golden_suite(args) -> int:
+    from refimpl.testing import check_suite, suite, write_suite
+
+    if args.list:
+        for e in suite():
+            print(f"{e.model:<12} {e.config:<22} {e.covers}")
+        return 0
+    if args.out is None:
+        print("refimpl: error: --out DIR is required (unless --list)", file=sys.stderr)
+        return 2
+    if args.check:
+        problems = check_suite(args.out)
+        for name, diffs in problems.items():
+            print(f"{name}:")
+            for d in diffs:
+                print(f"  {d}")
+        n = len(suite()) * 2
+        bad = sum(1 for diffs in problems.values() if not diffs[0].startswith("not a configuration"))
+        print(f"{n - bad} of {n} golden files reproduced bit for bit" if problems
+              else f"all {n} golden files reproduced bit for bit")
+        return 1 if problems else 0
+    paths = write_suite(args.out)
+    print(f"wrote {len(paths)} golden files to {args.out}")
     return 0
 
 
@@ -166,7 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--seed", type=int, default=0)
     ge.add_argument("--out", required=True)
     ge.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    ge.add_argument("--config", default=None,
+                    help="a configuration of the golden suite (`refimpl golden suite --list`; default: default)")
     ge.set_defaults(fn=cmd_golden_export)
+    gsu = gs.add_parser("suite", help="write (or --check) the golden suite: every configuration, float64 and float32",
+                        description="Write one file <model>-<config>-<dtype>.npz per configuration of the golden "
+                                    "suite (seed 0) into DIR, or with --check regenerate them in memory and compare "
+                                    "with DIR bit for bit (exit 1 listing the differences).")
+    gsu.add_argument("--out", default=None, metavar="DIR", help="the suite's folder (the repository's: tests/data/golden)")
+    gsu.add_argument("--check", action="store_true", help="compare DIR with the current code instead of writing")
+    gsu.add_argument("--list", action="store_true", help="list the configurations and what each covers")
+    gsu.set_defaults(fn=cmd_golden_suite)
     gc = gs.add_parser("compare", help="compare a candidate file against a reference; exit 1 on mismatch",
                        description="Check CAND's output/, grad/ and trajectory/ keys (--sections to choose) against "
                                    "the golden file REF. Default tolerances follow the candidate's dtype and each "

@@ -143,6 +143,37 @@ def write_golden(path, *, model: str, seed: int, dtype: str, config: Mapping, ar
     return atomic_savez(path, golden_payload(model=model, seed=seed, dtype=dtype, config=config, arrays=arrays))
 
 
+#: meta keys a regenerated file may change without any change of the math (the package version)
+VOLATILE_META = ("meta/refimpl",)
+
+
+def bit_diff(ref: Mapping, new: Mapping, *, ignore=VOLATILE_META) -> list[str]:
+    """The keys on which two golden payloads differ bit for bit: a key in one only, or a
+    different dtype, shape or byte content (the ``meta/*`` keys included, except ``ignore``).
+    Each entry reads ``"<key>: <why>"``; an empty list means identical. This is the check of the
+    committed golden suite (``refimpl golden suite --check``, tests/test_golden_suite.py)."""
+    out = []
+    keys = [k for k in dict.fromkeys([*ref, *new]) if k not in ignore]
+    for k in keys:
+        if k not in ref or k not in new:
+            out.append(f"{k}: only in the {'new' if k not in ref else 'reference'} payload")
+            continue
+        a, b = np.asarray(ref[k]), np.asarray(new[k])
+        if a.dtype != b.dtype:
+            out.append(f"{k}: dtype {a.dtype} → {b.dtype}")
+        elif a.shape != b.shape:
+            out.append(f"{k}: shape {a.shape} → {b.shape}")
+        elif a.tobytes() != b.tobytes():
+            if a.dtype.kind == "f":
+                with np.errstate(invalid="ignore", over="ignore"):
+                    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+                n = int(np.sum(~(d == 0)))
+                out.append(f"{k}: {n} of {a.size} entries differ, max |Δ| {np.nanmax(d, initial=0):.3g}")
+            else:
+                out.append(f"{k}: contents differ")
+    return out
+
+
 def load_npz(path) -> dict[str, np.ndarray]:
     """Load any ``.npz`` file into a dict (a candidate needs no ``meta/*`` keys)."""
     path = Path(path)

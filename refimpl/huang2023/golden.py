@@ -15,7 +15,23 @@ so it is stored as ``grad/Q_Ew``.
 gradient would go unnoticed). The configuration is the ``golden`` preset (spec H10's sizes:
 d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25)), features from the QR of a Gaussian, B = 8 prompts;
 ``config=`` exports the same arrays for another :class:`~refimpl.huang2023.config.Config` (its K,
-d, N, p, η and ``attend_to_query``; both losses are always stored).
+d, N, p, η and ``attend_to_query``; both losses are always stored, the trajectory follows
+``config.loss``). A float32 file holds the float32 rounding of the float64 draws and everything
+computed from them in float32 (the float32 trajectory used to switch to float64 after its first
+step: the model's default prompt weights 1/B were float64; CHANGELOG).
+
+The golden suite (:data:`CONFIGS`, ``golden_arrays(seed, dtype, config=NAME)``); every file
+stores both losses (``output/loss``, ``grad/Q``: sample; ``output/loss_Ew``, ``grad/Q_Ew``: E_w):
+
+===================  ============================================================================
+name                 what it exercises
+===================  ============================================================================
+``default``          the ``golden`` preset: imbalanced p = (0.5, 0.25, 0.25), softmax over the N
+                     prompt columns, GD on the sample loss
+``balanced``         balanced p = (1/3, 1/3, 1/3)
+``attend_to_query``  the query column joins the softmax (J = N + 1; it carries label 0)
+``Ew``               the trajectory is GD on the E_w-integrated loss ½‖u‖² (``cfg.loss = "Ew"``)
+===================  ============================================================================
 """
 
 from __future__ import annotations
@@ -32,8 +48,24 @@ BATCH = 8
 Q_SCALE = 0.5
 TRAJECTORY_STEPS = 10
 
+#: the golden suite: name -> how to build its configuration, and what it covers
+CONFIGS: dict[str, dict] = {
+    "default": dict(cfg=None, covers="imbalanced p, attend_to_query=False, trajectory on the sample loss"),
+    "balanced": dict(cfg=lambda: preset("golden", p_kind="balanced"), covers="balanced p"),
+    "attend_to_query": dict(cfg=lambda: preset("golden", attend_to_query=True), covers="attend_to_query=True"),
+    "Ew": dict(cfg=lambda: preset("golden", loss="Ew"), covers="trajectory on the E_w-integrated loss"),
+}
 
-def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = None) -> tuple[dict, dict]:
+
+def suite_config(name: str) -> Config:
+    """The :class:`Config` of suite configuration ``name`` (``ValueError`` for an unknown name)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown huang2023 golden configuration {name!r}; allowed: {list(CONFIGS)}")
+    make = CONFIGS[name]["cfg"]
+    return preset("golden", loss="sample") if make is None else make()
+
+
+def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | str | None = None) -> tuple[dict, dict]:
     """The arrays of the golden file of ``seed`` (spec H §6; keys in the module docstring).
 
     Parameters
@@ -42,8 +74,10 @@ def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = 
         Drives the features, the B = 8 prompts and Q.
     dtype : {"float64", "float32"}
         The dtype of the float arrays; the computation runs in it.
-    config : refimpl.huang2023.config.Config, optional
-        Default: the ``golden`` preset (d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25), η = 1).
+    config : str or config object, optional
+        A suite configuration by name (:data:`CONFIGS`, listed by ``refimpl golden suite --list``;
+        None or ``"default"`` is the default file), or a configuration object.
+        The default file uses the ``golden`` preset (d = 5, K = 3, N = 6, p = (0.5, 0.25, 0.25), η = 1).
 
     Returns
     -------
@@ -56,9 +90,14 @@ def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = 
         ``trajectory/lr`` (), ``trajectory/loss`` (10,).
     """
     check_dtype(dtype)
-    if config is not None and not isinstance(config, Config):
-        raise TypeError(f"config must be a huang2023 Config, got {type(config).__name__}")
-    cfg = preset("golden") if config is None else config
+    if config is None or isinstance(config, str):
+        name = "default" if config is None else config
+        cfg = suite_config(name)
+    elif isinstance(config, Config):
+        name, cfg = "custom", config
+    else:
+        raise TypeError(f"config must be None, a configuration name or a huang2023 Config, got {type(config).__name__}")
+    traj_cfg = cfg
     cfg = cfg.replace(loss="sample")
     v_rng, d_rng, q_rng = spawn(make_rng(seed), 3)
     V = make_features(cfg.dim, cfg.K, v_rng)
@@ -72,7 +111,7 @@ def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = 
     traj = np.zeros(TRAJECTORY_STEPS, dtype=dtype)
     q = Q.copy()
     for t in range(TRAJECTORY_STEPS):  # full-batch GD on the stored batch, loss before each step
-        traj[t], g = loss_and_grads({"Q": q}, batch, cfg)
+        traj[t], g = loss_and_grads({"Q": q}, batch, traj_cfg)
         q = q - lr * g["Q"]
 
     arrays = {"param/Q": Q}
@@ -83,6 +122,6 @@ def golden_arrays(seed: int, dtype: str = "float64", *, config: Config | None = 
         "grad/Q": grads["Q"].astype(dtype), "grad/Q_Ew": grads_ew["Q"].astype(dtype),
         "trajectory/lr": np.array(lr, dtype=dtype), "trajectory/loss": traj,
     })
-    name = "golden" if config is None else "custom"
-    config_dict = {"preset": name, **cfg.to_dict(), "B": BATCH, "Q_scale": Q_SCALE}
+    config_dict = {"preset": "golden" if name == "default" else name, **traj_cfg.to_dict(), "B": BATCH,
+                   "Q_scale": Q_SCALE}
     return config_dict, arrays

@@ -116,10 +116,12 @@ def check_batch(batch, d: int, keys=("X", "xq", "y", "yq")) -> dict:
     return {"X": X, **{k: _check_float(f"batch[{k!r}]", batch[k], shape=shapes[k]) for k in keys if k != "X"}}
 
 
-def check_weights(weights, B: int) -> np.ndarray:
+def check_weights(weights, B: int, dtype=np.float64) -> np.ndarray:
+    """Per-prompt weights (B,) in ``dtype`` (the parameters' dtype: float32 stays float32); ``None``
+    means 1/B each. Negative weights raise ``ValueError``."""
     if weights is None:
-        return np.full(B, 1.0 / B)
-    wts = check_array("weights", weights, shape=(B,))
+        return np.full(B, 1.0 / B, dtype=dtype)
+    wts = check_array("weights", weights, shape=(B,), dtype=dtype)
     if np.any(wts < 0):
         raise ValueError("weights must be non-negative")
     return wts
@@ -187,9 +189,10 @@ def forward(params, inputs, cfg: Config, *, check: bool = True):
         b = check_batch(inputs, Q.shape[0], keys=("X", "xq", "y"))
     else:
         Q, b = params["Q"], inputs
-    attn, cache = attention_forward(Q, b["X"], b["xq"], attend_to_query=cfg.attend_to_query)  # (B, J)
-    y_hat = readout_forward(attn, b["y"])  # (B,)  (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i
-    cache["y"] = b["y"]
+    X, xq, y = (np.asarray(b[k], dtype=Q.dtype) for k in ("X", "xq", "y"))  # in the parameters' dtype
+    attn, cache = attention_forward(Q, X, xq, attend_to_query=cfg.attend_to_query)  # (B, J)
+    y_hat = readout_forward(attn, y)  # (B,)  (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i
+    cache["y"] = y
     return y_hat, cache
 
 
@@ -313,13 +316,18 @@ def loss_and_grads(
         b = check_batch(batch, params["Q"].shape[0])
     else:
         b = batch
-    Q, X, xq, y, yq = params["Q"], b["X"], b["xq"], b["y"], b["yq"]
-    wts = check_weights(weights, X.shape[0]) if check or weights is None else weights
+    Q = params["Q"]
+    dt = Q.dtype  # compute in the parameters' dtype: float32 parameters stay float32 throughout
+    X, xq, y, yq = (np.asarray(b[k], dtype=dt) for k in ("X", "xq", "y", "yq"))
+    wts = check_weights(weights, X.shape[0], dt) if check or weights is None else weights
     u = y_hat = None
     if backend == "numba":
         from refimpl.huang2023.kernels import loss_and_grads_numba
 
-        val, dQ, attn, extra = loss_and_grads_numba(Q, X, xq, y, yq, wts, ew, attend)
+        val, dQ, attn, extra = loss_and_grads_numba(Q, X, xq, y, yq, wts, ew, attend)  # kernels run in float64
+        if dt != np.float64:  # float32 in, float32 out: the float64 results rounded
+            val = float(dt.type(val))
+            dQ, attn, extra = dQ.astype(dt), attn.astype(dt), extra.astype(dt)
         grads = {"Q": dQ}
         if ew:
             u = extra

@@ -202,9 +202,11 @@ def forward(params, inputs, cfg):
         For a bad parameter or input array, naming it.
     """
     params, b = check_batch(params, inputs, ("y",), N=cfg.N, why="forward")
-    A_hat, att = attention_forward(params["Q"], params["w"], b["V_all"], b["N"])  # (N, K)  spec Y5
-    y_hat = b["y"] @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
-    return y_hat, {"attn": att["S"], "A_hat": A_hat, "y": b["y"], "attention": att}
+    dt = params["Q"].dtype  # computed in the parameters' dtype
+    A_hat, att = attention_forward(params["Q"], params["w"], np.asarray(b["V_all"], dtype=dt), b["N"])  # (N, K)  Y5
+    y = np.asarray(b["y"], dtype=dt)  # (B, N)
+    y_hat = y @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
+    return y_hat, {"attn": att["S"], "A_hat": A_hat, "y": y, "attention": att}
 
 
 def backward(dy_hat, cache) -> dict:
@@ -344,8 +346,9 @@ def evaluate(params, batch, loss: str, backend: str, pop: Population | None = No
     """The hot path of :func:`loss_and_grads` (no checks, no "scale"; training loops call it):
     ``(loss, grads, aux)`` with aux "A_hat", "attn", and "excess", "pop" (population; ``pop``
     required) or "out" = ŷ (sample)."""
-    V_all, N = batch["V_all"], int(batch["N"])
     Q, w = params["Q"], params["w"]
+    dt = Q.dtype  # compute in the parameters' dtype: float32 parameters stay float32 throughout
+    V_all, N = np.asarray(batch["V_all"], dtype=dt), int(batch["N"])
     if backend == "numba":
         from refimpl.yang2024.kernels import attention_backward as k_backward
         from refimpl.yang2024.kernels import attention_forward as k_forward
@@ -361,8 +364,9 @@ def evaluate(params, batch, loss: str, backend: str, pop: Population | None = No
         aux["pop"] = pop
         aux["excess"] = excess
     else:
-        y_hat = batch["y"] @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
-        val, dA = sample_loss(y_hat, batch["y"], batch["y_all"])
+        y = np.asarray(batch["y"], dtype=dt)  # (B, N)
+        y_hat = y @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
+        val, dA = sample_loss(y_hat, y, np.asarray(batch["y_all"], dtype=dt))
         aux["out"] = y_hat
     if backend == "numba":
         dQ, dw = k_backward(dA, S, w, V_all, N)

@@ -39,11 +39,12 @@ def population(Z_all, N: int, tau: float) -> Population:
     if not (np.isfinite(tau) and tau > 0):
         raise ValueError(f"tau must be a finite number > 0, got {tau!r}")
     Z = Z_all[:, :N]  # (m, N)
-    Zbar2 = Z.T @ Z + m * tau * np.eye(N)  # (N, N)  spec Y7
+    eye = np.eye(N, dtype=Z_all.dtype)  # (N, N) in Z_all's dtype: float32 stays float32
+    Zbar2 = Z.T @ Z + m * tau * eye  # (N, N)  spec Y7
     rhs = Z.T @ Z_all  # (N, K)  Zᵀ Z̃
-    rhs[:, :N] += m * tau * np.eye(N)  # spec Y7: + mτ [I_N, 0]
+    rhs[:, :N] += m * tau * eye  # spec Y7: + mτ [I_N, 0]
     A = np.linalg.solve(Zbar2, rhs)  # (N, K)  spec Y7
-    A[:, :N] = np.eye(N)  # exact: Z̄² e_k = Zᵀz_k + mτ e_k for k ≤ N
+    A[:, :N] = eye  # exact: Z̄² e_k = Zᵀz_k + mτ e_k for k ≤ N
     # c_k = ‖z_k‖² + mτ − rhs_kᵀ (Z̄²)⁻¹ rhs_k   (spec Y7; the +mτ also in c'_k)
     c = np.sum(Z_all * Z_all, axis=0) + m * tau - np.sum(rhs * A, axis=0)  # (K,)
     c[:N] = 0.0  # exactly 0 for the prompt tokens (see above)
@@ -52,8 +53,8 @@ def population(Z_all, N: int, tau: float) -> Population:
 
 def excess_and_grad(A_hat, pop: Population):
     """(1/2K) Σ_k ‖Z̄(â_k − a_k)‖² and its gradient R = Z̄²(Â − A)/K (N, K) (spec Y7, Y8)."""
-    D = A_hat - pop.A  # (N, K)
-    GD = pop.Zbar2 @ D  # (N, K)
+    D = A_hat - pop.A.astype(A_hat.dtype, copy=False)  # (N, K)  in Â's dtype (float32 stays float32)
+    GD = pop.Zbar2.astype(A_hat.dtype, copy=False) @ D  # (N, K)
     return float(np.sum(D * GD) / (2 * pop.K)), GD / pop.K
 
 

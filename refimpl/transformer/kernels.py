@@ -1,0 +1,593 @@
+"""The Numba path of the spec T transformer: ``loss_and_grads(..., backend="numba")``.
+
+The same math as ``blocks.py`` / ``model.py`` (the readable reference), organised for speed:
+
+- **Tokens are rows.** Every activation is a C-contiguous 2-D array (N, ·) with N = B·T, so every
+  linear map is ONE matrix product over all tokens (BLAS through ``np.matmul(..., out=)``): the
+  query, key and value maps are fused into one (N, D) @ (D, 3D) product against
+  [W_Q; W_K; W_V] (concatenated per call from the parameter dict, whose layout stays that of the
+  NumPy path), and every weight gradient is one (n_out, N) @ (N, n_in) product.
+- **Fused Numba kernels** for everything between the products, one pass each over the rows:
+  bias + GELU (keeping tanh for the backward) or bias + ReLU; bias + residual add + layer norm;
+  the attention of one (prompt, head) block at a time (bias of q/k/v, scores, mask, softmax,
+  A·v; backward the softmax Jacobian and the four small products), with the keys / values
+  transposed into an L1-sized scratch so every inner loop runs over a contiguous axis (SIMD
+  without reassociating any sum); layer-norm backward with the residual add, the gain/bias
+  gradients and the column sum that is the bias gradient of the linear map below it. ``exp`` and
+  ``tanh`` are the vectorisable ones of :mod:`refimpl.core.vmath`. Masked (causal) scores are
+  skipped: their probability is exactly 0 and so is their gradient.
+- **Buffers are reused across calls** (a per-thread workspace keyed by config, B, T and dtype);
+  only the returned gradients (and ``aux``) are new arrays. Input validation is the caller's
+  ``check`` (``train_adam`` validates the first step only).
+
+Every reduction runs in a fixed order (sums of a row with eight partial sums, column sums in row
+order), so results are deterministic; they differ from the NumPy path by rounding only
+(tests/test_transformer_kernels.py: ≤ 1e−12 of each tensor's scale in float64 on every option
+combination; float32 is computed in float32 throughout, scalars included).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from refimpl.core.jit import njit
+from refimpl.core.ops import LAYERNORM_EPS
+from refimpl.core.vmath import exp, tanh
+
+_GELU_C = 0.7978845608028654  # √(2/π)   (refimpl.core.ops)
+_GELU_A = 0.044715
+
+
+# --------------------------------------------------------------------------------------------
+# row reductions in a fixed order (eight partial sums: short dependency chains, pairwise-like error)
+# --------------------------------------------------------------------------------------------
+@njit
+def _row_sum(x, i, n):
+    """Σ_j x[i, j] for j < n."""
+    if n < 8:
+        s = x[i, 0]
+        for j in range(1, n):
+            s += x[i, j]
+        return s
+    s0, s1, s2, s3 = x[i, 0], x[i, 1], x[i, 2], x[i, 3]
+    s4, s5, s6, s7 = x[i, 4], x[i, 5], x[i, 6], x[i, 7]
+    j = 8
+    while j + 8 <= n:
+        s0 += x[i, j]
+        s1 += x[i, j + 1]
+        s2 += x[i, j + 2]
+        s3 += x[i, j + 3]
+        s4 += x[i, j + 4]
+        s5 += x[i, j + 5]
+        s6 += x[i, j + 6]
+        s7 += x[i, j + 7]
+        j += 8
+    while j < n:
+        s0 += x[i, j]
+        j += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit
+def _row_dot(x, i, y, k, n):
+    """Σ_j x[i, j] y[k, j] for j < n."""
+    if n < 8:
+        s = x[i, 0] * y[k, 0]
+        for j in range(1, n):
+            s += x[i, j] * y[k, j]
+        return s
+    s0, s1, s2, s3 = x[i, 0] * y[k, 0], x[i, 1] * y[k, 1], x[i, 2] * y[k, 2], x[i, 3] * y[k, 3]
+    s4, s5, s6, s7 = x[i, 4] * y[k, 4], x[i, 5] * y[k, 5], x[i, 6] * y[k, 6], x[i, 7] * y[k, 7]
+    j = 8
+    while j + 8 <= n:
+        s0 += x[i, j] * y[k, j]
+        s1 += x[i, j + 1] * y[k, j + 1]
+        s2 += x[i, j + 2] * y[k, j + 2]
+        s3 += x[i, j + 3] * y[k, j + 3]
+        s4 += x[i, j + 4] * y[k, j + 4]
+        s5 += x[i, j + 5] * y[k, j + 5]
+        s6 += x[i, j + 6] * y[k, j + 6]
+        s7 += x[i, j + 7] * y[k, j + 7]
+        j += 8
+    while j < n:
+        s0 += x[i, j] * y[k, j]
+        j += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+# --------------------------------------------------------------------------------------------
+# layer norm (ops.layernorm_forward / layernorm_backward), fused with the residual add
+# --------------------------------------------------------------------------------------------
+@njit
+def _ln_row(S, i, g, b, Nout, Xhat, rstd, one, nD, eps):
+    """Row i of y = g ⊙ (S − μ)/√(σ² + ε) + b; keeps x̂ and 1/√(σ² + ε)."""
+    D = S.shape[1]
+    mu = _row_sum(S, i, D) / nD  # μ = mean(x)
+    for j in range(D):
+        Xhat[i, j] = S[i, j] - mu  # x − μ
+    var = _row_dot(Xhat, i, Xhat, i, D) / nD  # biased variance
+    r = one / np.sqrt(var + eps)
+    rstd[i] = r
+    for j in range(D):
+        xh = Xhat[i, j] * r  # x̂ = (x − μ) rstd
+        Xhat[i, j] = xh
+        Nout[i, j] = xh * g[j] + b[j]  # y = g ⊙ x̂ + b
+
+
+@njit
+def layernorm(S, g, b, Nout, Xhat, rstd, one, nD, eps):
+    """Nout = LN(S) row-wise (S (N, D)); Xhat (N, D), rstd (N,) kept for the backward."""
+    for i in range(S.shape[0]):
+        _ln_row(S, i, g, b, Nout, Xhat, rstd, one, nD, eps)
+
+
+@njit
+def residual_layernorm(Xin, Y, bias, S, g, b, Nout, Xhat, rstd, one, nD, eps):
+    """S = Xin + (Y + bias) (the residual add of a linear map's output), then Nout = LN(S)."""
+    N, D = S.shape
+    for i in range(N):
+        for j in range(D):
+            S[i, j] = Xin[i, j] + (Y[i, j] + bias[j])
+        _ln_row(S, i, g, b, Nout, Xhat, rstd, one, nD, eps)
+
+
+@njit
+def layernorm_backward(dY, dY2, Xhat, rstd, g, dres, dX, dg, db, colsum, tmp, nD):
+    """Backward of Nout = LN(S) for the upstream gradient dY (+ dY2 when given):
+
+        dx̂ = dy ⊙ g;  dx = rstd (dx̂ − mean(dx̂) − x̂ ⊙ mean(dx̂ ⊙ x̂));  dX = dres + dx (when given)
+
+    accumulating dg += Σ_rows dy ⊙ x̂, db += Σ_rows dy and colsum += Σ_rows dX (the bias gradient
+    of the linear map whose output entered S). ``tmp``: (1, D) scratch."""
+    N, D = dX.shape
+    for i in range(N):
+        for j in range(D):
+            dy = dY[i, j]
+            if dY2 is not None:
+                dy = dy + dY2[i, j]
+            dg[j] += dy * Xhat[i, j]  # y = g ⊙ x̂ + b
+            db[j] += dy
+            tmp[0, j] = dy * g[j]  # dx̂
+        m1 = _row_sum(tmp, 0, D) / nD
+        m2 = _row_dot(tmp, 0, Xhat, i, D) / nD
+        r = rstd[i]
+        for j in range(D):
+            v = r * ((tmp[0, j] - m1) - Xhat[i, j] * m2)  # x̂ = (x − μ) rstd
+            if dres is not None:
+                v = dres[i, j] + v  # identity path + normalised path
+            dX[i, j] = v
+            colsum[j] += v
+
+
+# --------------------------------------------------------------------------------------------
+# feed-forward activation (ops.gelu_forward / relu_forward and backwards), fused with the bias
+# --------------------------------------------------------------------------------------------
+@njit
+def bias_gelu(H, bias, Tt, R, half, one, c, a):
+    """In place H += bias (the pre-activation h = x W_1ᵀ + b_1); Tt = tanh(u), u = c (h + a h³);
+    R = ½ h (1 + t)."""
+    N, F = H.shape
+    for i in range(N):
+        for j in range(F):
+            x = H[i, j] + bias[j]
+            H[i, j] = x
+            t = tanh(c * (x + a * x * x * x))
+            Tt[i, j] = t
+            R[i, j] = half * x * (one + t)
+
+
+@njit
+def gelu_backward(dR, H, Tt, db, half, one, c, c3a):
+    """In place dR ← dR · GELU'(h) (ops.gelu_backward), db += Σ_rows of the result."""
+    N, F = dR.shape
+    for i in range(N):
+        for j in range(F):
+            x = H[i, j]
+            t = Tt[i, j]
+            du_dx = c * (one + c3a * x * x)  # u = √(2/π)(x + a x³)
+            v = dR[i, j] * (half * (one + t) + half * x * (one - t * t) * du_dx)
+            dR[i, j] = v
+            db[j] += v
+
+
+@njit
+def bias_relu(H, bias, R, zero):
+    """In place H += bias; R = max(H, 0)."""
+    N, F = H.shape
+    for i in range(N):
+        for j in range(F):
+            x = H[i, j] + bias[j]
+            H[i, j] = x
+            R[i, j] = x if x > zero else (x if x != x else zero)  # np.maximum keeps NaN
+
+
+@njit
+def relu_backward(dR, H, db, zero, one):
+    """In place dR ← dR · 𝟙[h > 0] (0 at h = 0, as ops.relu_backward), db += Σ_rows."""
+    N, F = dR.shape
+    for i in range(N):
+        for j in range(F):
+            v = dR[i, j] * (one if H[i, j] > zero else zero)
+            dR[i, j] = v
+            db[j] += v
+
+
+# --------------------------------------------------------------------------------------------
+# multi-head attention, one (prompt, head) block at a time
+# --------------------------------------------------------------------------------------------
+@njit
+def attention_forward(QKV, bqkv, A, ctx, T, scale, causal, kt):
+    """QKV (N, 3D) = x [W_Q; W_K; W_V]ᵀ without bias: the bias is added here, in place. Then for
+    every prompt b and head h: S = q kᵀ · scale, masked (causal: key j > query i), A = softmax
+    over keys (A (B, H, T, T); masked entries are left untouched: the caller keeps them 0), and
+    ctx (N, D) = A v with heads concatenated. ``kt``: (d_h, T) scratch for kᵀ."""
+    N, D3 = QKV.shape
+    D = D3 // 3
+    H = A.shape[1]
+    dh = D // H
+    for b in range(N // T):
+        r0 = b * T
+        for i in range(T):
+            for c in range(D3):
+                QKV[r0 + i, c] += bqkv[c]  # q, k, v = x Wᵀ + b
+        for h in range(H):
+            qo = h * dh
+            ko = D + qo
+            vo = 2 * D + qo
+            for j in range(T):
+                for d in range(dh):
+                    kt[d, j] = QKV[r0 + j, ko + d]
+            for i in range(T):
+                J = i + 1 if causal else T  # keys 0..J−1 are attended
+                s = A[b, h, i]
+                qi = QKV[r0 + i, qo]
+                for j in range(J):
+                    s[j] = qi * kt[0, j]
+                for d in range(1, dh):
+                    qi = QKV[r0 + i, qo + d]
+                    for j in range(J):
+                        s[j] += qi * kt[d, j]  # S = q kᵀ
+                m = s[0] * scale
+                for j in range(J):
+                    v = s[j] * scale  # · 1/√d_h
+                    s[j] = v
+                    if v > m:  # a NaN score is skipped here, but exp(NaN − m) makes the row NaN (as NumPy)
+                        m = v
+                for j in range(J):
+                    s[j] = exp(s[j] - m)
+                tot = s[0]
+                for j in range(1, J):
+                    tot += s[j]
+                for j in range(J):
+                    s[j] = s[j] / tot  # A = softmax over keys
+                a0 = s[0]
+                for d in range(dh):
+                    ctx[r0 + i, qo + d] = a0 * QKV[r0, vo + d]
+                for j in range(1, J):
+                    aj = s[j]
+                    for d in range(dh):
+                        ctx[r0 + i, qo + d] += aj * QKV[r0 + j, vo + d]  # ctx_h = A_h v_h
+
+
+@njit
+def attention_backward(QKV, A, dctx, dQKV, dbqkv, T, scale, causal, vt, ds):
+    """Backward of :func:`attention_forward` (blocks.attention_backward): dQKV (N, 3D) receives
+    dq, dk, dv of every head (every entry written), dbqkv += Σ_rows dQKV. ``vt`` (d_h, T) and
+    ``ds`` (T, T) are scratch."""
+    N, D3 = QKV.shape
+    D = D3 // 3
+    H = A.shape[1]
+    dh = D // H
+    for b in range(N // T):
+        r0 = b * T
+        for h in range(H):
+            qo = h * dh
+            ko = D + qo
+            vo = 2 * D + qo
+            for j in range(T):
+                for d in range(dh):
+                    vt[d, j] = QKV[r0 + j, vo + d]
+            for i in range(T):
+                J = i + 1 if causal else T
+                g = dctx[r0 + i, qo]
+                for j in range(J):
+                    ds[i, j] = g * vt[0, j]
+                for d in range(1, dh):
+                    g = dctx[r0 + i, qo + d]
+                    for j in range(J):
+                        ds[i, j] += g * vt[d, j]  # dA = dctx vᵀ
+                acc = A[b, h, i, 0] * ds[i, 0]
+                for j in range(1, J):
+                    acc += A[b, h, i, j] * ds[i, j]
+                for j in range(J):
+                    ds[i, j] = A[b, h, i, j] * (ds[i, j] - acc) * scale  # softmax Jacobian, then S = q kᵀ·scale
+            for i in range(T):  # dq_i = Σ_j ds_ij k_j
+                J = i + 1 if causal else T
+                w = ds[i, 0]
+                for d in range(dh):
+                    dQKV[r0 + i, qo + d] = w * QKV[r0, ko + d]
+                for j in range(1, J):
+                    w = ds[i, j]
+                    for d in range(dh):
+                        dQKV[r0 + i, qo + d] += w * QKV[r0 + j, ko + d]
+            for j in range(T):  # dk_j = Σ_i ds_ij q_i ; dv_j = Σ_i A_ij dctx_i
+                i0 = j if causal else 0
+                w = ds[i0, j]
+                a = A[b, h, i0, j]
+                for d in range(dh):
+                    dQKV[r0 + j, ko + d] = w * QKV[r0 + i0, qo + d]
+                    dQKV[r0 + j, vo + d] = a * dctx[r0 + i0, qo + d]
+                for i in range(i0 + 1, T):
+                    w = ds[i, j]
+                    a = A[b, h, i, j]
+                    for d in range(dh):
+                        dQKV[r0 + j, ko + d] += w * QKV[r0 + i, qo + d]
+                        dQKV[r0 + j, vo + d] += a * dctx[r0 + i, qo + d]
+        for i in range(T):
+            for c in range(D3):
+                dbqkv[c] += dQKV[r0 + i, c]  # q, k, v = x Wᵀ + b
+
+
+# --------------------------------------------------------------------------------------------
+# read-in
+# --------------------------------------------------------------------------------------------
+@njit
+def bias_positions(Hh, bias, pos, T):
+    """In place h = (X W_inᵀ) + b_in + P_t over rows i = b·T + t (``pos`` None: no positions)."""
+    N, D = Hh.shape
+    for i in range(N):
+        t = i % T
+        for j in range(D):
+            v = Hh[i, j] + bias[j]
+            if pos is not None:
+                v = v + pos[t, j]
+            Hh[i, j] = v
+
+
+# --------------------------------------------------------------------------------------------
+# the workspace: every activation and scratch buffer of one (config, B, T, dtype)
+# --------------------------------------------------------------------------------------------
+class _Workspace:
+    def __init__(self, cfg, B: int, T: int, dt):
+        L, D, F, H = cfg.n_layers, cfg.d_model, cfg.d_ff, cfg.n_heads
+        N = B * T
+        self.B, self.T, self.N = B, T, N
+        e = lambda *s: np.empty(s, dtype=dt)  # noqa: E731
+        self.X = e(N, cfg.d_in)
+        self.x = [e(N, D) for _ in range(L + 1)]  # layer inputs (x[L]: the last layer's output)
+        self.n1 = [e(N, D) for _ in range(L)]  # pre: LN1(x); post: the sum x + attn (scratch)
+        self.xh1 = [e(N, D) for _ in range(L)]
+        self.rs1 = [e(N) for _ in range(L)]
+        self.qkv = [e(N, 3 * D) for _ in range(L)]
+        self.A = [np.zeros((B, H, T, T), dtype=dt) for _ in range(L)]  # masked entries stay 0
+        self.ctx = [e(N, D) for _ in range(L)]
+        self.h = [e(N, D) for _ in range(L)]  # pre: x + attn; post: LN1(x + attn)
+        self.n2 = [e(N, D) for _ in range(L)]  # pre: LN2(h); post: h + ff (scratch)
+        self.xh2 = [e(N, D) for _ in range(L)]
+        self.rs2 = [e(N) for _ in range(L)]
+        self.f = [e(N, F) for _ in range(L)]  # pre-activations
+        self.t = [e(N, F) for _ in range(L)]  # tanh(u) (GELU)
+        self.r = [e(N, F) for _ in range(L)]  # activations
+        self.tmpD = e(N, D)  # linear outputs before their fused bias/residual kernel
+        self.nf, self.xhf, self.rsf = e(N, D), e(N, D), e(N)  # final LN (pre-norm)
+        self.d1, self.d2, self.d3, self.dn = e(N, D), e(N, D), e(N, D), e(N, D)
+        self.dF = e(N, F)
+        self.dqkv = e(N, 3 * D)
+        self.kt, self.ds, self.row = e(D // H, T), e(T, T), e(1, D)
+        self.Wqkv = [e(3 * D, D) for _ in range(L)]
+        self.bqkv = [e(3 * D) for _ in range(L)]
+        t = np.dtype(dt).type
+        self.c = dict(zero=t(0.0), half=t(0.5), one=t(1.0), nD=t(D), eps=t(LAYERNORM_EPS),
+                      gc=t(_GELU_C), ga=t(_GELU_A), g3a=t(3.0 * _GELU_A), scale=t(1.0 / math.sqrt(D // H)))
+
+
+_LOCAL = threading.local()
+_MAX_WORKSPACES = 4
+
+
+def _workspace(cfg, B, T, dt) -> _Workspace:
+    """The calling thread's workspace for (cfg, B, T, dtype); the last few are kept."""
+    cache = getattr(_LOCAL, "ws", None)
+    if cache is None:
+        cache = _LOCAL.ws = OrderedDict()
+    key = (cfg, B, T, np.dtype(dt).str)
+    ws = cache.get(key)
+    if ws is None:
+        ws = cache[key] = _Workspace(cfg, B, T, dt)
+        while len(cache) > _MAX_WORKSPACES:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return ws
+
+
+# --------------------------------------------------------------------------------------------
+# forward and backward over the whole model
+# --------------------------------------------------------------------------------------------
+def _forward(params, X, cfg, ws):
+    """Fill the workspace's activations; returns the model output (a new array)."""
+    c, T, L = ws.c, ws.T, cfg.n_layers
+    D = cfg.d_model
+    pre = cfg.norm == "pre"
+    gelu = cfg.activation == "gelu"
+    mm = np.matmul
+    # h⁰ = X W_inᵀ + b_in (+ P_t)
+    mm(X, params["read_in.W"].T, out=ws.x[0])
+    bias_positions(ws.x[0], params["read_in.b"], params.get("pos"), T)
+    for l in range(L):
+        p = f"layer{l}."
+        x = ws.x[l]
+        Wqkv, bqkv = ws.Wqkv[l], ws.bqkv[l]
+        for k, n in enumerate("QKV"):
+            Wqkv[k * D:(k + 1) * D] = params[p + f"attn.W_{n}"]
+            bqkv[k * D:(k + 1) * D] = params[p + f"attn.b_{n}"]
+        if pre:  # n = LN1(x), attention reads n
+            layernorm(x, params[p + "ln1.g"], params[p + "ln1.b"], ws.n1[l], ws.xh1[l], ws.rs1[l],
+                      c["one"], c["nD"], c["eps"])
+            a_in = ws.n1[l]
+        else:
+            a_in = x
+        mm(a_in, Wqkv.T, out=ws.qkv[l])  # (N, 3D)
+        attention_forward(ws.qkv[l], bqkv, ws.A[l], ws.ctx[l], T, c["scale"], cfg.causal, ws.kt)
+        mm(ws.ctx[l], params[p + "attn.W_O"].T, out=ws.tmpD)  # ctx W_Oᵀ
+        if pre:  # h = x + attn;  n2 = LN2(h)
+            residual_layernorm(x, ws.tmpD, params[p + "attn.b_O"], ws.h[l], params[p + "ln2.g"],
+                               params[p + "ln2.b"], ws.n2[l], ws.xh2[l], ws.rs2[l], c["one"], c["nD"], c["eps"])
+            f_in = ws.n2[l]
+        else:  # h = LN1(x + attn)
+            residual_layernorm(x, ws.tmpD, params[p + "attn.b_O"], ws.n1[l], params[p + "ln1.g"],
+                               params[p + "ln1.b"], ws.h[l], ws.xh1[l], ws.rs1[l], c["one"], c["nD"], c["eps"])
+            f_in = ws.h[l]
+        mm(f_in, params[p + "ff.W1"].T, out=ws.f[l])  # (N, F)
+        if gelu:
+            bias_gelu(ws.f[l], params[p + "ff.b1"], ws.t[l], ws.r[l], c["half"], c["one"], c["gc"], c["ga"])
+        else:
+            bias_relu(ws.f[l], params[p + "ff.b1"], ws.r[l], c["zero"])
+        mm(ws.r[l], params[p + "ff.W2"].T, out=ws.tmpD)  # r W_2ᵀ
+        if pre:  # x' = h + ff;  the next LN1 is the next layer's
+            nxt = ws.x[l + 1]
+            np.add(ws.tmpD, params[p + "ff.b2"], out=nxt)
+            nxt += ws.h[l]
+        else:  # x' = LN2(h + ff)
+            residual_layernorm(ws.h[l], ws.tmpD, params[p + "ff.b2"], ws.n2[l], params[p + "ln2.g"],
+                               params[p + "ln2.b"], ws.x[l + 1], ws.xh2[l], ws.rs2[l], c["one"], c["nD"], c["eps"])
+    hL = ws.x[L]
+    if pre:
+        layernorm(hL, params["ln_f.g"], params["ln_f.b"], ws.nf, ws.xhf, ws.rsf, c["one"], c["nD"], c["eps"])
+        hL = ws.nf
+    W, b = params["read_out.W"], params["read_out.b"]
+    if cfg.readout == "all":
+        out = (hL @ W.T + b)[:, 0].reshape(ws.B, T)  # (B, T)
+    else:
+        out = (hL[T - 1::T] @ W.T + b)[:, 0]  # (B,) last position of every prompt
+    return out
+
+
+def _backward(dout, params, X, cfg, ws):
+    """Gradients of Σ dout ⊙ out (new arrays, keyed like the parameters)."""
+    c, T, L, B = ws.c, ws.T, cfg.n_layers, ws.B
+    D, F = cfg.d_model, cfg.d_ff
+    dt = X.dtype
+    pre = cfg.norm == "pre"
+    gelu = cfg.activation == "gelu"
+    mm = np.matmul
+    z = lambda *s: np.zeros(s, dtype=dt)  # noqa: E731
+    grads = {}
+    W = params["read_out.W"]
+    hL = ws.nf if pre else ws.x[L]
+    # out = h W_outᵀ + b_out
+    d_top = ws.d1
+    if cfg.readout == "all":
+        d_flat = dout.reshape(-1)
+        np.multiply(d_flat[:, None], W, out=d_top)
+        grads["read_out.W"] = (d_flat @ hL)[None, :]
+    else:
+        d_top.fill(0)
+        np.multiply(dout[:, None], W, out=d_top[T - 1::T])
+        grads["read_out.W"] = (dout @ hL[T - 1::T])[None, :]
+    grads["read_out.b"] = np.asarray([dout.sum()], dtype=dt)
+    # gradient of the current layer's output, and its column sum (the bias gradient of ff.b2)
+    colsum = z(D)
+    if pre:  # h^L ← LN_f(h^L)
+        g_f, b_f = z(D), z(D)
+        layernorm_backward(d_top, None, ws.xhf, ws.rsf, params["ln_f.g"], None, ws.d2, g_f, b_f, colsum,
+                           ws.row, c["nD"])
+        grads["ln_f.g"], grads["ln_f.b"] = g_f, b_f
+        d_out, d_out2 = ws.d2, None
+    else:
+        d_out, d_out2 = d_top, None
+    spare = [ws.d1, ws.d2, ws.d3]
+    for l in reversed(range(L)):
+        p = f"layer{l}."
+        g = {}
+        free = [a for a in spare if a is not d_out and a is not d_out2]
+        if pre:
+            db2 = colsum  # y = h + (r W_2ᵀ + b_2)
+            dy = d_out
+        else:  # x' = LN2(h + ff)
+            g2, b2, db2 = z(D), z(D), z(D)
+            layernorm_backward(d_out, d_out2, ws.xh2[l], ws.rs2[l], params[p + "ln2.g"], None, free[0],
+                               g2, b2, db2, ws.row, c["nD"])
+            g["ln2.g"], g["ln2.b"] = g2, b2
+            dy = free[0]
+        # y = r W_2ᵀ + b_2
+        g["ff.b2"] = db2
+        g["ff.W2"] = mm(dy.T, ws.r[l])
+        mm(dy, params[p + "ff.W2"], out=ws.dF)
+        db1 = z(F)
+        if gelu:
+            gelu_backward(ws.dF, ws.f[l], ws.t[l], db1, c["half"], c["one"], c["gc"], c["g3a"])
+        else:
+            relu_backward(ws.dF, ws.f[l], db1, c["zero"], c["one"])
+        g["ff.b1"] = db1
+        f_in = ws.n2[l] if pre else ws.h[l]
+        g["ff.W1"] = mm(ws.dF.T, f_in)  # h = x W_1ᵀ + b_1
+        mm(ws.dF, params[p + "ff.W1"], out=ws.dn)
+        dbO = z(D)
+        if pre:  # n2 = LN2(h): dh = dy + LN2ᵀ(dn)
+            g2, b2 = z(D), z(D)
+            dh = free[1]
+            layernorm_backward(ws.dn, None, ws.xh2[l], ws.rs2[l], params[p + "ln2.g"], dy, dh, g2, b2, dbO,
+                               ws.row, c["nD"])
+            g["ln2.g"], g["ln2.b"] = g2, b2
+        else:  # h = LN1(x + attn): d(x + attn) = LN1ᵀ(dy + dn)
+            g1, b1 = z(D), z(D)
+            dh = free[1]
+            layernorm_backward(dy, ws.dn, ws.xh1[l], ws.rs1[l], params[p + "ln1.g"], None, dh, g1, b1, dbO,
+                               ws.row, c["nD"])
+            g["ln1.g"], g["ln1.b"] = g1, b1
+        # a = ctx W_Oᵀ + b_O
+        g["attn.b_O"] = dbO
+        g["attn.W_O"] = mm(dh.T, ws.ctx[l])
+        mm(dh, params[p + "attn.W_O"], out=ws.tmpD)  # dctx
+        dbqkv = z(3 * D)
+        attention_backward(ws.qkv[l], ws.A[l], ws.tmpD, ws.dqkv, dbqkv, T, c["scale"], cfg.causal, ws.kt, ws.ds)
+        a_in = ws.n1[l] if pre else ws.x[l]
+        dWqkv = mm(ws.dqkv.T, a_in)  # q, k, v = a_in W_{Q,K,V}ᵀ + b
+        for k, n in enumerate("QKV"):
+            g[f"attn.W_{n}"] = dWqkv[k * D:(k + 1) * D]
+            g[f"attn.b_{n}"] = dbqkv[k * D:(k + 1) * D]
+        mm(ws.dqkv, ws.Wqkv[l], out=ws.dn)
+        colsum = z(D)
+        if pre:  # n1 = LN1(x): dx = dh + LN1ᵀ(dn)
+            g1, b1 = z(D), z(D)
+            dx = free[0]
+            layernorm_backward(ws.dn, None, ws.xh1[l], ws.rs1[l], params[p + "ln1.g"], dh, dx, g1, b1, colsum,
+                               ws.row, c["nD"])
+            g["ln1.g"], g["ln1.b"] = g1, b1
+            d_out, d_out2 = dx, None
+        else:  # dx = dh (residual path) + dn (attention path), summed by the next LN backward
+            d_out, d_out2 = dh, ws.dn
+        grads.update({p + k: v for k, v in g.items()})
+    # h⁰ = X W_inᵀ + b_in (+ P_t)
+    if d_out2 is not None:
+        np.add(d_out, d_out2, out=ws.d3 if d_out is not ws.d3 else ws.d1)
+        d_out = ws.d3 if d_out is not ws.d3 else ws.d1
+    grads["read_in.W"] = mm(d_out.T, X)
+    grads["read_in.b"] = d_out.sum(axis=0) if not pre else colsum
+    if cfg.positions == "learned":
+        dpos = np.zeros(params["pos"].shape, dtype=dt)
+        dpos[:T] = d_out.reshape(B, T, D).sum(axis=0)
+        grads["pos"] = dpos
+    return grads
+
+
+def loss_and_grads_numba(params, X, target, cfg, loss_fn, *, want_aux: bool = False):
+    """``(loss, grads, out, attn, preacts)`` of ``loss_fn(out, target, cfg) -> (loss, dout)``;
+    ``attn``/``preacts`` (copies, per layer) only with ``want_aux``."""
+    B, T, _ = X.shape
+    dt = params["read_in.W"].dtype
+    ws = _workspace(cfg, B, T, dt)
+    X2 = X.reshape(B * T, -1)
+    if X2.dtype != dt or not X2.flags.c_contiguous:
+        ws.X[...] = X2
+        X2 = ws.X
+    out = _forward(params, X2, cfg, ws)
+    loss, dout = loss_fn(out, np.asarray(target, dtype=dt), cfg)
+    grads = _backward(np.ascontiguousarray(dout, dtype=dt), params, X2, cfg, ws)
+    attn = [a.copy() for a in ws.A] if want_aux else None
+    pre = [f.reshape(B, T, -1).copy() for f in ws.f] if want_aux else None
+    return loss, grads, out, attn, pre

@@ -7,15 +7,15 @@ The same math as ``blocks.py`` / ``model.py`` (the readable reference), organise
   query, key and value maps are fused into one (N, D) @ (D, 3D) product against
   [W_Q; W_K; W_V] (concatenated per call from the parameter dict, whose layout stays that of the
   NumPy path), and every weight gradient is one (n_out, N) @ (N, n_in) product.
-- **Fused Numba kernels** for everything between the products, one pass each over the rows:
-  bias + GELU (keeping tanh for the backward) or bias + ReLU; bias + residual add + layer norm;
-  the attention of one (prompt, head) block at a time (bias of q/k/v, scores, mask, softmax,
-  A·v; backward the softmax Jacobian and the four small products), with the keys / values
-  transposed into an L1-sized scratch so every inner loop runs over a contiguous axis (SIMD
-  without reassociating any sum); layer-norm backward with the residual add, the gain/bias
-  gradients and the column sum that is the bias gradient of the linear map below it. ``exp`` and
-  ``tanh`` are the vectorisable ones of :mod:`refimpl.core.vmath`. Masked (causal) scores are
-  skipped: their probability is exactly 0 and so is their gradient.
+- **Attention** per (prompt, head): the six small products (q kᵀ, A v; backward dctx vᵀ, Aᵀ dctx,
+  dS k, dSᵀ q) are batched BLAS calls over (B, H) on strided per-head views of the q|k|v rows
+  (no transposed copies; the results land in place in ctx and dq|dk|dv); the softmax and its
+  Jacobian are Numba kernels over the rows, the exponentials one flat vectorised loop.
+- **Fused Numba kernels** for everything else between the products, one pass each over the
+  rows: bias + GELU (keeping tanh for the backward) or bias + ReLU; bias + residual add + layer
+  norm; layer-norm backward with the residual add, the gain/bias gradients and the column sum
+  that is the bias gradient of the linear map below it. ``exp`` and ``tanh`` are the vectorisable
+  ones of :mod:`refimpl.core.vmath`.
 - **Buffers are reused across calls** (a per-thread workspace keyed by config, B, T and dtype);
   only the returned gradients (and ``aux``) are new arrays. Input validation is the caller's
   ``check`` (``train_adam`` validates the first step only).
@@ -217,119 +217,60 @@ def relu_backward(dR, H, db, zero, one):
 
 
 # --------------------------------------------------------------------------------------------
-# multi-head attention, one (prompt, head) block at a time
+# multi-head attention: the six small products per (prompt, head) are batched BLAS calls
+# (np.matmul over (B, H) on strided views of the (N, 3D) q|k|v array); the softmax is here
 # --------------------------------------------------------------------------------------------
 @njit
-def attention_forward(QKV, bqkv, A, ctx, T, scale, causal, kt):
-    """QKV (N, 3D) = x [W_Q; W_K; W_V]ᵀ without bias: the bias is added here, in place. Then for
-    every prompt b and head h: S = q kᵀ · scale, masked (causal: key j > query i), A = softmax
-    over keys (A (B, H, T, T); masked entries are left untouched: the caller keeps them 0), and
-    ctx (N, D) = A v with heads concatenated. ``kt``: (d_h, T) scratch for kᵀ."""
-    N, D3 = QKV.shape
-    D = D3 // 3
-    H = A.shape[1]
-    dh = D // H
-    for b in range(N // T):
-        r0 = b * T
-        for i in range(T):
-            for c in range(D3):
-                QKV[r0 + i, c] += bqkv[c]  # q, k, v = x Wᵀ + b
-        for h in range(H):
-            qo = h * dh
-            ko = D + qo
-            vo = 2 * D + qo
-            for j in range(T):
-                for d in range(dh):
-                    kt[d, j] = QKV[r0 + j, ko + d]
-            for i in range(T):
-                J = i + 1 if causal else T  # keys 0..J−1 are attended
-                s = A[b, h, i]
-                qi = QKV[r0 + i, qo]
-                for j in range(J):
-                    s[j] = qi * kt[0, j]
-                for d in range(1, dh):
-                    qi = QKV[r0 + i, qo + d]
-                    for j in range(J):
-                        s[j] += qi * kt[d, j]  # S = q kᵀ
-                m = s[0] * scale
-                for j in range(J):
-                    v = s[j] * scale  # · 1/√d_h
-                    s[j] = v
-                    if v > m:  # a NaN score is skipped here, but exp(NaN − m) makes the row NaN (as NumPy)
-                        m = v
-                for j in range(J):
-                    s[j] = exp(s[j] - m)
-                tot = s[0]
-                for j in range(1, J):
-                    tot += s[j]
-                for j in range(J):
-                    s[j] = s[j] / tot  # A = softmax over keys
-                a0 = s[0]
-                for d in range(dh):
-                    ctx[r0 + i, qo + d] = a0 * QKV[r0, vo + d]
-                for j in range(1, J):
-                    aj = s[j]
-                    for d in range(dh):
-                        ctx[r0 + i, qo + d] += aj * QKV[r0 + j, vo + d]  # ctx_h = A_h v_h
+def softmax_rows(S, T, scale, causal, ninf):
+    """In place, for each row r = (b, h, i) of S (B·H·T, T) holding q kᵀ: S = q kᵀ · scale, masked
+    (causal: key j > query i set to −∞), A = softmax over keys (ops.softmax_forward: max
+    subtracted). The exponentials run as one flat loop over all rows (long, vectorisable)."""
+    R = S.shape[0]
+    for r in range(R):
+        J = r % T + 1 if causal else T  # keys 0..J−1 are attended
+        m = S[r, 0] * scale
+        for j in range(J):
+            v = S[r, j] * scale  # S = q kᵀ / √d_h
+            S[r, j] = v
+            if v > m:  # a NaN score is skipped here, but exp(NaN − m) makes the row NaN (as NumPy)
+                m = v
+        for j in range(J):
+            S[r, j] = S[r, j] - m
+        for j in range(J, T):
+            S[r, j] = ninf  # exp(−∞) = 0
+    flat = S.reshape(-1)
+    for k in range(flat.size):
+        flat[k] = exp(flat[k])
+    for r in range(R):
+        J = r % T + 1 if causal else T
+        tot = S[r, 0]
+        for j in range(1, J):
+            tot += S[r, j]
+        for j in range(J):
+            S[r, j] = S[r, j] / tot
 
 
 @njit
-def attention_backward(QKV, A, dctx, dQKV, dbqkv, T, scale, causal, vt, ds):
-    """Backward of :func:`attention_forward` (blocks.attention_backward): dQKV (N, 3D) receives
-    dq, dk, dv of every head (every entry written), dbqkv += Σ_rows dQKV. ``vt`` (d_h, T) and
-    ``ds`` (T, T) are scratch."""
-    N, D3 = QKV.shape
-    D = D3 // 3
-    H = A.shape[1]
-    dh = D // H
-    for b in range(N // T):
-        r0 = b * T
-        for h in range(H):
-            qo = h * dh
-            ko = D + qo
-            vo = 2 * D + qo
-            for j in range(T):
-                for d in range(dh):
-                    vt[d, j] = QKV[r0 + j, vo + d]
-            for i in range(T):
-                J = i + 1 if causal else T
-                g = dctx[r0 + i, qo]
-                for j in range(J):
-                    ds[i, j] = g * vt[0, j]
-                for d in range(1, dh):
-                    g = dctx[r0 + i, qo + d]
-                    for j in range(J):
-                        ds[i, j] += g * vt[d, j]  # dA = dctx vᵀ
-                acc = A[b, h, i, 0] * ds[i, 0]
-                for j in range(1, J):
-                    acc += A[b, h, i, j] * ds[i, j]
-                for j in range(J):
-                    ds[i, j] = A[b, h, i, j] * (ds[i, j] - acc) * scale  # softmax Jacobian, then S = q kᵀ·scale
-            for i in range(T):  # dq_i = Σ_j ds_ij k_j
-                J = i + 1 if causal else T
-                w = ds[i, 0]
-                for d in range(dh):
-                    dQKV[r0 + i, qo + d] = w * QKV[r0, ko + d]
-                for j in range(1, J):
-                    w = ds[i, j]
-                    for d in range(dh):
-                        dQKV[r0 + i, qo + d] += w * QKV[r0 + j, ko + d]
-            for j in range(T):  # dk_j = Σ_i ds_ij q_i ; dv_j = Σ_i A_ij dctx_i
-                i0 = j if causal else 0
-                w = ds[i0, j]
-                a = A[b, h, i0, j]
-                for d in range(dh):
-                    dQKV[r0 + j, ko + d] = w * QKV[r0 + i0, qo + d]
-                    dQKV[r0 + j, vo + d] = a * dctx[r0 + i0, qo + d]
-                for i in range(i0 + 1, T):
-                    w = ds[i, j]
-                    a = A[b, h, i, j]
-                    for d in range(dh):
-                        dQKV[r0 + j, ko + d] += w * QKV[r0 + i, qo + d]
-                        dQKV[r0 + j, vo + d] += a * dctx[r0 + i, qo + d]
-        for i in range(T):
-            for c in range(D3):
-                dbqkv[c] += dQKV[r0 + i, c]  # q, k, v = x Wᵀ + b
+def softmax_rows_backward(dS, A, T, scale, causal, zero):
+    """In place dS ← A ⊙ (dA − Σ_keys A ⊙ dA) · scale over rows (B·H·T, T) (ops.softmax_backward,
+    then S = q kᵀ · scale); masked entries (A = 0) get 0."""
+    R = dS.shape[0]
+    for r in range(R):
+        J = r % T + 1 if causal else T
+        acc = A[r, 0] * dS[r, 0]
+        for j in range(1, J):
+            acc += A[r, j] * dS[r, j]
+        for j in range(J):
+            dS[r, j] = A[r, j] * (dS[r, j] - acc) * scale
+        for j in range(J, T):
+            dS[r, j] = zero
+
+
+def _heads(z, B, T, H, parts):
+    """Per-head views (B, H, T, d_h) of a token-row array z (N, parts·D) (no copy)."""
+    dh = z.shape[1] // (parts * H)
+    z5 = z.reshape(B, T, parts, H, dh)
+    return [z5[:, :, k].transpose(0, 2, 1, 3) for k in range(parts)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,11 +318,16 @@ class _Workspace:
         self.d1, self.d2, self.d3, self.dn = e(N, D), e(N, D), e(N, D), e(N, D)
         self.dF = e(N, F)
         self.dqkv = e(N, 3 * D)
-        self.kt, self.ds, self.row = e(D // H, T), e(T, T), e(1, D)
+        self.row = e(1, D)
+        self.dS = e(B, H, T, T)
+        self.qkv_h = [_heads(a, B, T, H, 3) for a in self.qkv]  # [q, k, v] per layer
+        self.ctx_h = [_heads(a, B, T, H, 1)[0] for a in self.ctx]
+        self.dqkv_h = _heads(self.dqkv, B, T, H, 3)
+        self.dctx_h = _heads(self.tmpD, B, T, H, 1)[0]
         self.Wqkv = [e(3 * D, D) for _ in range(L)]
         self.bqkv = [e(3 * D) for _ in range(L)]
         t = np.dtype(dt).type
-        self.c = dict(zero=t(0.0), half=t(0.5), one=t(1.0), nD=t(D), eps=t(LAYERNORM_EPS),
+        self.c = dict(zero=t(0.0), ninf=t(-np.inf), half=t(0.5), one=t(1.0), nD=t(D), eps=t(LAYERNORM_EPS),
                       gc=t(_GELU_C), ga=t(_GELU_A), g3a=t(3.0 * _GELU_A), scale=t(1.0 / math.sqrt(D // H)))
 
 
@@ -431,7 +377,12 @@ def _forward(params, X, cfg, ws):
         else:
             a_in = x
         mm(a_in, Wqkv.T, out=ws.qkv[l])  # (N, 3D)
-        attention_forward(ws.qkv[l], bqkv, ws.A[l], ws.ctx[l], T, c["scale"], cfg.causal, ws.kt)
+        np.add(ws.qkv[l], bqkv, out=ws.qkv[l])  # q, k, v = x W_{Q,K,V}ᵀ + b
+        q, k, v = ws.qkv_h[l]  # (B, H, T, d_h) views
+        A = ws.A[l]
+        mm(q, k.swapaxes(-1, -2), out=A)  # (B, H, T, T) q kᵀ
+        softmax_rows(A.reshape(-1, T), T, c["scale"], cfg.causal, c["ninf"])  # A = softmax(q kᵀ/√d_h)
+        mm(A, v, out=ws.ctx_h[l])  # ctx_h = A_h v_h, heads concatenated in ctx (N, D)
         mm(ws.ctx[l], params[p + "attn.W_O"].T, out=ws.tmpD)  # ctx W_Oᵀ
         if pre:  # h = x + attn;  n2 = LN2(h)
             residual_layernorm(x, ws.tmpD, params[p + "attn.b_O"], ws.h[l], params[p + "ln2.g"],
@@ -543,8 +494,15 @@ def _backward(dout, params, X, cfg, ws):
         g["attn.b_O"] = dbO
         g["attn.W_O"] = mm(dh.T, ws.ctx[l])
         mm(dh, params[p + "attn.W_O"], out=ws.tmpD)  # dctx
-        dbqkv = z(3 * D)
-        attention_backward(ws.qkv[l], ws.A[l], ws.tmpD, ws.dqkv, dbqkv, T, c["scale"], cfg.causal, ws.kt, ws.ds)
+        q, k, v = ws.qkv_h[l]
+        dq, dk, dv = ws.dqkv_h
+        A, dS, dctx = ws.A[l], ws.dS, ws.dctx_h
+        mm(dctx, v.swapaxes(-1, -2), out=dS)  # dA = dctx vᵀ
+        mm(A.swapaxes(-1, -2), dctx, out=dv)  # dv = Aᵀ dctx
+        softmax_rows_backward(dS.reshape(-1, T), A.reshape(-1, T), T, c["scale"], cfg.causal, c["zero"])
+        mm(dS, k, out=dq)  # S = q kᵀ·scale: dq = dS k
+        mm(dS.swapaxes(-1, -2), q, out=dk)  # dk = dSᵀ q
+        dbqkv = ws.dqkv.sum(axis=0)
         a_in = ws.n1[l] if pre else ws.x[l]
         dWqkv = mm(ws.dqkv.T, a_in)  # q, k, v = a_in W_{Q,K,V}ᵀ + b
         for k, n in enumerate("QKV"):

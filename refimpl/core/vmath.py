@@ -43,7 +43,8 @@ the same relative error plus one rounding to the subnormal grid (≤ 0.5 ulp of 
 - |x| < 0.55: tanh x = x + x³·P(x²), P a degree-10 (float32: degree-5) near-minimax fit of
   (tanh √s − √s)/s^{3/2} on s ∈ [0, 0.31] (approximation error < 1e−17, float32 < 5e−10). The
   x³P term is at most 10% of the result, so the error is the final rounding plus a tenth of the
-  term's own: ≤ 0.7 ulp. Subnormal and zero x return x (x³ underflows), with its sign.
+  term's own: ≤ 0.7 ulp. Subnormal and zero x return x (x³ underflows); the result takes the
+  sign of x (so tanh(−0) = −0).
 - |x| ≥ 0.55: tanh |x| = 1 − 2/(e^{2|x|} + 1), with e^{2|x|} from :func:`exp` (2|x| clamped at 40,
   where the result is 1 in both precisions, so ±inf give ±1), then the sign of x. At |x| ≥ 0.55
   the result is ≥ 0.5 and q = 2/(e^{2|x|} + 1) ≤ 0.5: q carries ≤ 1.5 units of relative rounding
@@ -159,7 +160,7 @@ def tanh64(x):
     P = P * s + _P2
     P = P * s + _P1
     P = P * s + _P0
-    small = x + (x * s) * P  # |x| < 0.55
+    small = np.copysign(x + (x * s) * P, x)  # |x| < 0.55 (the sign of x also for x = −0)
     a2 = 2.0 * ax
     if a2 > _TANH_CLAMP:  # NaN passes
         a2 = _TANH_CLAMP
@@ -209,7 +210,7 @@ def tanh32(x):
     P = P * s + _P2f
     P = P * s + _P1f
     P = P * s + _P0f
-    small = x + (x * s) * P
+    small = np.copysign(x + (x * s) * P, x)
     a2 = _TWO_32 * ax
     if a2 > _TANH_CLAMP_32:
         a2 = _TANH_CLAMP_32
@@ -273,7 +274,8 @@ def _apply(kernel, x):
         raise TypeError(f"x must have dtype float64 or float32, got {x.dtype}")
     src = np.ascontiguousarray(x)
     out = np.empty_like(src)
-    kernel(src.reshape(-1), out.reshape(-1))
+    with np.errstate(all="ignore"):  # the pure-Python kernels (NUMBA_DISABLE_JIT) warn as compiled ones do not
+        kernel(src.reshape(-1), out.reshape(-1))
     return out
 
 

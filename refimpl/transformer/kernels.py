@@ -45,7 +45,7 @@ _GELU_A = 0.044715
 # --------------------------------------------------------------------------------------------
 # row reductions in a fixed order (eight partial sums: short dependency chains, pairwise-like error)
 # --------------------------------------------------------------------------------------------
-@njit
+@njit(inline="always")
 def _row_sum(x, i, n):
     """Σ_j x[i, j] for j < n."""
     if n < 8:
@@ -72,7 +72,7 @@ def _row_sum(x, i, n):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@njit
+@njit(inline="always")
 def _row_dot(x, i, y, k, n):
     """Σ_j x[i, j] y[k, j] for j < n."""
     if n < 8:
@@ -102,7 +102,7 @@ def _row_dot(x, i, y, k, n):
 # --------------------------------------------------------------------------------------------
 # layer norm (ops.layernorm_forward / layernorm_backward), fused with the residual add
 # --------------------------------------------------------------------------------------------
-@njit
+@njit(inline="always")
 def _ln_row(S, i, g, b, Nout, Xhat, rstd, one, nD, eps):
     """Row i of y = g ⊙ (S − μ)/√(σ² + ε) + b; keeps x̂ and 1/√(σ² + ε)."""
     D = S.shape[1]
@@ -311,7 +311,7 @@ class _Workspace:
         self.xh2 = [e(N, D) for _ in range(L)]
         self.rs2 = [e(N) for _ in range(L)]
         self.f = [e(N, F) for _ in range(L)]  # pre-activations
-        self.t = [e(N, F) for _ in range(L)]  # tanh(u) (GELU)
+        self.t = [e(N, F) if cfg.activation == "gelu" else None for _ in range(L)]  # tanh(u) (GELU)
         self.r = [e(N, F) for _ in range(L)]  # activations
         self.tmpD = e(N, D)  # linear outputs before their fused bias/residual kernel
         self.nf, self.xhf, self.rsf = e(N, D), e(N, D), e(N)  # final LN (pre-norm)
@@ -332,11 +332,16 @@ class _Workspace:
 
 
 _LOCAL = threading.local()
-_MAX_WORKSPACES = 4
+_MAX_WORKSPACES = 2  # per thread; gpt2_3l2h at B = 64, T = 21 holds ~50 MB in float64
+
+
+def clear_workspaces() -> None:
+    """Free the calling thread's buffers (they are rebuilt on the next call)."""
+    _LOCAL.ws = OrderedDict()
 
 
 def _workspace(cfg, B, T, dt) -> _Workspace:
-    """The calling thread's workspace for (cfg, B, T, dtype); the last few are kept."""
+    """The calling thread's workspace for (cfg, B, T, dtype); the last two are kept."""
     cache = getattr(_LOCAL, "ws", None)
     if cache is None:
         cache = _LOCAL.ws = OrderedDict()

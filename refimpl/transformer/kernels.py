@@ -375,9 +375,10 @@ def _forward(params, X, cfg, ws):
         for k, n in enumerate("QKV"):
             Wqkv[k * D:(k + 1) * D] = params[p + f"attn.W_{n}"]
             bqkv[k * D:(k + 1) * D] = params[p + f"attn.b_{n}"]
-        if pre:  # n = LN1(x), attention reads n
-            layernorm(x, params[p + "ln1.g"], params[p + "ln1.b"], ws.n1[l], ws.xh1[l], ws.rs1[l],
-                      c["one"], c["nD"], c["eps"])
+        if pre:  # n = LN1(x), attention reads n (for l ≥ 1 computed with the residual add below)
+            if l == 0:
+                layernorm(x, params[p + "ln1.g"], params[p + "ln1.b"], ws.n1[l], ws.xh1[l], ws.rs1[l],
+                          c["one"], c["nD"], c["eps"])
             a_in = ws.n1[l]
         else:
             a_in = x
@@ -403,17 +404,19 @@ def _forward(params, X, cfg, ws):
         else:
             bias_relu(ws.f[l], params[p + "ff.b1"], ws.r[l], c["zero"])
         mm(ws.r[l], params[p + "ff.W2"].T, out=ws.tmpD)  # r W_2ᵀ
-        if pre:  # x' = h + ff;  the next LN1 is the next layer's
-            nxt = ws.x[l + 1]
-            np.add(ws.tmpD, params[p + "ff.b2"], out=nxt)
-            nxt += ws.h[l]
+        if pre:  # x' = h + ff, then the next layer's LN1(x') (or the final LN_f(x'))
+            if l + 1 < L:
+                q_ = f"layer{l + 1}.ln1."
+                ln_out, xh, rs = ws.n1[l + 1], ws.xh1[l + 1], ws.rs1[l + 1]
+            else:
+                q_ = "ln_f."
+                ln_out, xh, rs = ws.nf, ws.xhf, ws.rsf
+            residual_layernorm(ws.h[l], ws.tmpD, params[p + "ff.b2"], ws.x[l + 1], params[q_ + "g"], params[q_ + "b"],
+                               ln_out, xh, rs, c["one"], c["nD"], c["eps"])
         else:  # x' = LN2(h + ff)
             residual_layernorm(ws.h[l], ws.tmpD, params[p + "ff.b2"], ws.n2[l], params[p + "ln2.g"],
                                params[p + "ln2.b"], ws.x[l + 1], ws.xh2[l], ws.rs2[l], c["one"], c["nD"], c["eps"])
-    hL = ws.x[L]
-    if pre:
-        layernorm(hL, params["ln_f.g"], params["ln_f.b"], ws.nf, ws.xhf, ws.rsf, c["one"], c["nD"], c["eps"])
-        hL = ws.nf
+    hL = ws.nf if pre else ws.x[L]  # pre-norm: LN_f(h^L), computed with the last residual add
     W, b = params["read_out.W"], params["read_out.b"]
     if cfg.readout == "all":
         out = (hL @ W.T + b)[:, 0].reshape(ws.B, T)  # (B, T)

@@ -96,7 +96,7 @@ REGISTRY: dict[str, ModelInfo] = {
                   options={"loss": ("sample", "Ew"), "attend_to_query": (False, True)},
                   test_sizes={"N": (1, 2, 6), "K": (2, 3, 4)}),
         ModelInfo("transformer", "refimpl.transformer", "multi-layer reference transformer (spec T)",
-                  backends=("numpy",), steps_field=None, losses=("squared", "hinge"), bench=("transformer",),
+                  backends=("numpy", "numba"), steps_field=None, losses=("squared", "hinge"), bench=("transformer",),
                   options={"norm": ("pre", "post"), "activation": ("gelu", "relu"), "causal": (False, True),
                            "positions": ("none", "learned"), "readout": ("all", "last"),
                            "loss": ("squared", "hinge")},

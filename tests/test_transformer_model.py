@@ -262,7 +262,7 @@ def test_model_specific_input_errors():
     with pytest.raises(TypeError, match="TransformerConfig"):
         forward(params, batch, {"d_in": 3})
     with pytest.raises(ValueError, match="backend"):
-        loss_and_grads(params, batch, cfg, "numba")  # no Numba path (yet)
+        loss_and_grads(params, batch, cfg, "cuda")
 
 
 def test_aux_kink_margins_and_scale():
@@ -353,8 +353,8 @@ def test_non_finite_training_raises_naming_the_step_and_the_tensor(monkeypatch):
     train_module = importlib.import_module("refimpl.transformer.train")  # the module (``train`` is the function)
     real = train_module.loss_and_grads
 
-    def broken(p, batch, cfg, check=True):
-        loss, g = real(p, batch, cfg, check=check)
+    def broken(p, batch, cfg, *args, **kwargs):
+        loss, g = real(p, batch, cfg, *args, **kwargs)
         g["layer1.ff.W2"] = g["layer1.ff.W2"].copy()
         g["layer1.ff.W2"][0, 0] = np.inf
         return loss, g
@@ -413,7 +413,10 @@ def test_train_learns_the_teacher_task():
     assert ev[-1] < 0.5 * ev[0]  # the student moves towards the teacher on held-out sequences
     assert set(run.params) == set(init_params(cfg, 0))
     with pytest.raises(ValueError, match="backend"):
-        train(cfg, 0, backend="numba")
+        train(cfg, 0, backend="cuda")
+    fast = train(cfg, 0, steps=150, lr=1e-2, progress=False, backend="numba")  # the same run up to rounding
+    assert fast.backend == "numba"
+    np.testing.assert_allclose(fast.records["eval_loss"], ev, rtol=1e-8)
     with pytest.raises(ValueError, match="seed"):
         train(cfg, np.random.default_rng(0))
 

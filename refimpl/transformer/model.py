@@ -64,7 +64,7 @@ from refimpl.transformer.blocks import (
 )
 from refimpl.transformer.config import TransformerConfig
 
-BACKENDS = ("numpy",)  # values of loss_and_grads(..., backend=): NumPy + BLAS only (no Numba path yet)
+BACKENDS = ("numpy", "numba")  # values of loss_and_grads(..., backend=): NumPy + BLAS (this module), Numba (kernels.py)
 
 # Every parameter name, in the order of ``param_shapes``: ``layer{l}`` stands for layer0 ..
 # layer{n_layers − 1}; ``pos`` exists with positions "learned" only, ``ln_f.*`` with norm "pre" only.
@@ -367,7 +367,9 @@ def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy"
     cfg : refimpl.transformer.config.TransformerConfig
         The architecture and the loss.
     backend : str
-        One of :data:`BACKENDS` (``"numpy"``: this module and ``blocks.py``, NumPy + BLAS).
+        One of :data:`BACKENDS`: ``"numpy"`` (this module and ``blocks.py``, the readable
+        reference) or ``"numba"`` (``kernels.py``: the same math with fused kernels and reused
+        buffers, equal to ``"numpy"`` up to rounding).
     check : bool
         Validate the inputs first (``False``: trusted callers in hot loops).
     return_aux : bool
@@ -394,6 +396,16 @@ def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy"
         X, target = check_batch(batch, cfg)
     else:
         X, target = batch["X"], batch["target"]
+    if backend == "numba":
+        from refimpl.transformer.kernels import loss_and_grads_numba
+
+        X = np.asarray(X)
+        loss, grads, out, attn, preacts = loss_and_grads_numba(params, X, target, cfg, loss_from_output,
+                                                              want_aux=return_aux)
+        if return_aux:
+            target = np.asarray(target, dtype=out.dtype)
+            return loss, grads, _aux(params, grads, out, target, cfg, attn, preacts)
+        return loss, grads
     out, cache = forward(params, {"X": X}, cfg, check=False)
     target = np.asarray(target, dtype=out.dtype)
     loss, dout = loss_from_output(out, target, cfg)
@@ -415,6 +427,12 @@ def loss_aux(params, grads, out, target, cache) -> dict:
     feed-forward) in the batch, the distance to the nearest non-differentiable point; ``inf`` when
     the loss is smooth (squared loss, GELU)."""
     cfg = cache["cfg"]
+    preacts = [c["c2"]["c_f"]["c_act"][0] for c in cache["c_layers"]] if cfg.activation == "relu" else []
+    return _aux(params, grads, out, target, cfg, cache["attn"], preacts)
+
+
+def _aux(params, grads, out, target, cfg, attn, preacts) -> dict:
+    """:func:`loss_aux` from its parts (``preacts``: the feed-forward pre-activations per layer)."""
     if cfg.loss == "squared":
         terms = np.abs(out - target) * (np.abs(out) + np.abs(target))
     else:
@@ -424,10 +442,9 @@ def loss_aux(params, grads, out, target, cache) -> dict:
     if cfg.loss == "hinge":
         margin = min(margin, float(np.min(np.abs(1.0 - target * out))))
     if cfg.activation == "relu":
-        for c in cache["c_layers"]:
-            h = c["c2"]["c_f"]["c_act"][0]  # (B, T, F) feed-forward pre-activations, r = max(h, 0)
+        for h in preacts:  # (B, T, F) feed-forward pre-activations, r = max(h, 0)
             margin = min(margin, float(np.min(np.abs(h))))
-    return {"out": out, "attn": cache["attn"], "scale": scale, "kink_margin": margin}
+    return {"out": out, "attn": attn, "scale": scale, "kink_margin": margin}
 
 
 def predict(params, inputs, cfg: TransformerConfig, *, check: bool = True) -> np.ndarray:

@@ -33,8 +33,9 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
                eval_every: int | None = None, eval_every_s: float | None = None, snapshot_every: int | None = None,
                threads: int | None = 1, progress: bool | None = None, desc: str = "transformer Adam",
                max_steps: int = 10 ** 9, schedule: str = "constant", warmup: int = 0,
-               seed: int | None = None) -> Trajectory:
-    """Adam (β = (0.9, 0.999), ε = 1e−8) on ``loss_and_grads(params, batch_fn(step), cfg)``.
+               seed: int | None = None, backend: str = "numpy") -> Trajectory:
+    """Adam (β = (0.9, 0.999), ε = 1e−8) on ``loss_and_grads(params, batch_fn(step), cfg, backend)``
+    (``backend``: one of ``BACKENDS``; the inputs are validated at the first step only).
 
     Stop after ``steps`` steps, or once the training time reaches ``budget_s`` seconds (exactly
     one of the two); ``max_steps`` caps a budget run. ``params`` is updated in place. Returns a
@@ -76,7 +77,8 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
         raise ValueError("schedule 'cosine' needs steps (a budget run has no known length)")
     if not (is_int(warmup) and warmup >= 0):
         raise ValueError(f"warmup must be an int ≥ 0, got {warmup!r}")
-    opt = Adam(lr)
+    check_choice("backend", backend, BACKENDS)
+    opt = Adam(lr, backend=backend)  # core.optim's backends are "numpy" and "numba", bit-identical
 
     rec: dict[str, list] = {"step": [], "time": []}
     losses, step_times, lrs, snapshots = [], [], [], {}
@@ -111,7 +113,7 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
                 break
             t0 = time.perf_counter()
             batch = batch_fn(step)
-            loss, grads = loss_and_grads(params, batch, cfg, check=(step == 0))
+            loss, grads = loss_and_grads(params, batch, cfg, backend, check=(step == 0))
             hint = f"after {step} Adam steps at lr {opt.lr:g} (a smaller lr, or check the minibatch)"
             check_finite("loss", loss, step=step, hint=hint)
             check_finite("grads", grads, step=step, hint=hint)
@@ -129,7 +131,7 @@ def train_adam(params: dict, cfg, batch_fn: Callable[[int], dict], *, lr: float,
     history = {"step": np.arange(step), "loss": np.asarray(losses), "lr": np.asarray(lrs),
                "step_time": np.asarray(step_times)}
     return Trajectory(model="transformer", config=cfg, seed=seed, params=params, history=history,
-                      records={k: np.asarray(v) for k, v in rec.items()}, backend="numpy",
+                      records={k: np.asarray(v) for k, v in rec.items()}, backend=backend,
                       wall_s=time.perf_counter() - wall0, snapshots=snapshots,
                       extra={"train_time": clock, "threads": threads, "budget_s": budget_s, "schedule": schedule})
 
@@ -149,7 +151,8 @@ def train(cfg, seed: int, *, backend: str = "numpy", steps: int | None = 200, lr
         ≥ 0; draws the initialisation, the teacher, the minibatches (``batches`` stream) and the
         evaluation sequences (``eval`` stream).
     backend : str
-        One of ``BACKENDS`` of :mod:`refimpl.transformer.model`.
+        One of ``BACKENDS`` of :mod:`refimpl.transformer.model`: ``"numpy"`` (the readable
+        reference) or ``"numba"`` (fused kernels, equal up to rounding).
     steps : int or None
         Adam steps; ``None`` trains for ``budget_s`` seconds instead.
     lr : float
@@ -215,6 +218,7 @@ def train(cfg, seed: int, *, backend: str = "numpy", steps: int | None = 200, lr
         eval_every = max(1, steps // 10)
     traj = train_adam(params, cfg, batch_fn, lr=lr, steps=steps, budget_s=budget_s, eval_fn=eval_fn,
                       eval_every=eval_every, snapshot_every=snapshot_every, threads=threads, progress=progress,
-                      desc="transformer (teacher task)", schedule=schedule, warmup=warmup, seed=seed)
+                      desc="transformer (teacher task)", schedule=schedule, warmup=warmup, seed=seed,
+                      backend=backend)
     traj.data = data
     return traj

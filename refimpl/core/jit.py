@@ -9,6 +9,10 @@ Every kernel is decorated with :func:`njit` from here, so the options are unifor
   a private folder under the system temp directory, with one warning; if nothing at all is
   writable, kernels compile without caching (one warning). Importing never fails for want of a
   cache folder.
+  A cached kernel is reused only while the source of EVERY refimpl module that defines kernels is
+  unchanged (:func:`_kernel_sources_hash`): Numba's own check looks at the kernel's file alone,
+  so a kernel that inlines or calls a function from another file (e.g. ``core/vmath.py``) would
+  otherwise keep its stale machine code after that file is edited.
 - ``fastmath=False``: a reference implementation does not trade bits for speed.
 - ``error_model="numpy"``: division by zero gives inf/nan as in NumPy instead of raising.
 
@@ -47,6 +51,57 @@ def _user_wide_cache_dir() -> str:
     return AppDirs(appname="numba", appauthor=False).user_cache_dir
 
 
+_STAMPS_INSTALLED = False
+
+
+def _kernel_sources_hash() -> str:
+    """SHA-256 of every refimpl source file that defines Numba kernels (mentions ``njit``)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        data = path.read_bytes()
+        if b"njit" in data:
+            h.update(str(path.relative_to(root)).encode())
+            h.update(data)
+    return h.hexdigest()
+
+
+def _install_dependency_stamps() -> None:
+    """Make Numba's cache stamp of every refimpl kernel include :func:`_kernel_sources_hash`.
+
+    Numba validates a cached kernel by the stamp of its own source file; the locators installed
+    here (ahead of Numba's, for files inside the refimpl package only) add the hash of all kernel
+    sources to that stamp, so editing any of them recompiles every kernel that may depend on it."""
+    global _STAMPS_INSTALLED
+    if _STAMPS_INSTALLED:
+        return
+    from numba.core import caching
+
+    root = str(Path(__file__).resolve().parents[1])
+    deps = _kernel_sources_hash()
+
+    def with_deps(base):
+        class Locator(base):
+            def get_source_stamp(self):
+                return (super().get_source_stamp(), deps)
+
+            @classmethod
+            def from_function(cls, py_func, py_file):
+                if not str(Path(py_file).resolve()).startswith(root):
+                    return None
+                return super().from_function(py_func, py_file)
+
+        Locator.__name__ = f"Refimpl{base.__name__}"
+        return Locator
+
+    ours = [with_deps(c) for c in (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
+                                   caching.UserWideCacheLocator)]
+    caching.CacheImpl._locator_classes = ours + [c for c in caching.CacheImpl._locator_classes]
+    _STAMPS_INSTALLED = True
+
+
 def cache_enabled() -> bool:
     """Decide (once) whether and where kernels are cached; see the module docstring."""
     global _CACHE_DECISION
@@ -83,6 +138,8 @@ def njit(fn=None, **overrides):
     options = {**JIT_OPTIONS, **overrides}
     if options.get("cache"):
         options["cache"] = cache_enabled()
+        if options["cache"]:
+            _install_dependency_stamps()
     if fn is None:
         return lambda f: numba.njit(**options)(f)
     return numba.njit(**options)(fn)

@@ -153,8 +153,10 @@ def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache
             new = {p: {name: _report.rows_of(claims, name) for (pp, name, claims, _) in done if pp == p}
                    for p in chosen}
             timings = {f"refimpl.validation.{p}.{name}": round(s, 2) for (p, name, _, s) in done}
+            # a run of everything writes a fresh report; a run of some papers or modules merges
             _report.write(out_dir, new=new, scope=scope, module_order=order, profile=profile,
-                          code=index.tree, timings=timings, versions=versions(), engine=engine)
+                          code=index.tree, timings=timings, versions=versions(), engine=engine,
+                          merge_into_existing=bool(papers) or bool(only))
         except KeyboardInterrupt:
             raise ValidationInterrupted(cache.written, cache.count(), cache_dir) from None
     return {p: [c for (pp, _, claims, _) in done if pp == p for c in claims] for p in chosen}

@@ -149,19 +149,20 @@ class IgnoreSigint(WorkerPlugin):
 
 
 @contextlib.contextmanager
-def remote_client(scheduler: str | None = None, scheduler_file: str | None = None, *, timeout: float = 60):
-    """A client of an existing cluster (``--scheduler`` or ``--scheduler-file``)."""
+def remote_client(scheduler: str | None = None, scheduler_file: str | None = None, *, wait_s: float = 60):
+    """A client of an existing cluster (``--scheduler`` or ``--scheduler-file``); connecting uses
+    Dask's timeout (``distributed.comm.timeouts.connect``), then up to ``wait_s`` for a worker."""
     try:
-        client = Client(scheduler_file=scheduler_file, timeout=timeout) if scheduler_file else \
-            Client(scheduler, timeout=timeout)
+        client = Client(scheduler_file=scheduler_file) if scheduler_file else Client(scheduler)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise EngineError(f"cannot connect to the Dask scheduler {scheduler or scheduler_file}: {exc}") from None
+        where = scheduler or f"of {scheduler_file}"
+        raise EngineError(f"cannot connect to the Dask scheduler {where}: {type(exc).__name__}: {exc}") from None
     try:
         try:
-            client.wait_for_workers(1, timeout=timeout)
+            client.wait_for_workers(1, timeout=wait_s)
         except TimeoutError:
             raise EngineError(f"the Dask cluster at {client.scheduler.address} has no workers "
-                              f"(waited {timeout:g} s)") from None
+                              f"(waited {wait_s:g} s)") from None
         yield client
     finally:
         with contextlib.suppress(Exception):

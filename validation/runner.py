@@ -9,7 +9,7 @@ writes into the output folder:
 - the PNG figures the modules saved through ``ctx.save_figure``.
 
 A run over some papers or modules merges into the folder's existing report
-(:mod:`refimpl.validation.report`). Expensive computations go through ``ctx.cached``
+(:mod:`refimpl.validation.report`); a run of everything writes a fresh one. Expensive computations go through ``ctx.cached``
 (:mod:`refimpl.validation.context`), stored in the cache folder (``--cache-dir``, default
 ``<out>/.cache``; :mod:`refimpl.validation.cache`) under a key that hashes the code they depend
 on (:mod:`refimpl.validation.codedeps`), so a rerun reuses them and an interrupted run resumes.
@@ -17,7 +17,10 @@ on (:mod:`refimpl.validation.codedeps`), so a rerun reuses them and an interrupt
 Engines: without ``workers``/``scheduler``/``scheduler_file``/``client`` the modules run one after
 the other in this process, every computation inline (``distributed`` is never imported). With
 one of them the modules are planned on this process and their computations run on Dask workers
-(:mod:`refimpl.validation.engine`); the results are the same, bit for bit.
+(:mod:`refimpl.validation.engine`). The results are the same bit for bit, up to the BLAS
+thread count: Dask workers run BLAS on one thread, the serial run on the process's default, and a
+BLAS-heavy result (yang2024/y13) can differ in its last bits between the two (the reported numbers
+do not); a serial run with ``OMP_NUM_THREADS=1`` gives the workers' bytes exactly.
 
 The output folder is checked and locked before any work (:mod:`refimpl.validation.outdir`).
 Ctrl-C raises :class:`ValidationInterrupted` after the lock is released; every cache entry

@@ -1,10 +1,12 @@
-"""Command line: ``refimpl train | golden | validate | bench``.
+"""Command line: ``refimpl train | golden | validate | cache | bench``.
 
     refimpl train MODEL [--preset P] [--set FIELD=VALUE ...] [--config FILE] [--steps N] [--seed S] [--out DIR]
     refimpl golden export MODEL --seed 0 [--config NAME] --out FILE.npz
     refimpl golden suite --out tests/data/golden [--check | --list]
     refimpl golden compare REF.npz CAND.npz [--sections output grad] [--rtol R --atol A] [--dtype float32]
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
+                     [--workers N | --scheduler ADDRESS | --scheduler-file FILE] [--cache-dir DIR] [--strict]
+    refimpl cache info|prune [--cache-dir DIR | --out DIR]
     refimpl bench [--model M ...] [--quick] [--json FILE] [--plot DIR] [--threads 1 2]
 """
 
@@ -143,14 +145,37 @@ def cmd_golden_compare(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from refimpl.validation.runner import run_validation
+    from refimpl.validation.runner import ValidationInterrupted, run_validation
 
     papers = None if args.paper in (None, "all") else [args.paper]
-    results = run_validation(papers, args.profile, args.out, use_cache=not args.no_cache,
-                             progress=None if not args.quiet else False, only=args.only)
+    try:
+        results = run_validation(papers, args.profile, args.out, use_cache=not args.no_cache,
+                                 progress=None if not args.quiet else False, only=args.only,
+                                 cache_dir=args.cache_dir, workers=args.workers, scheduler=args.scheduler,
+                                 scheduler_file=args.scheduler_file)
+    except ValidationInterrupted as exc:
+        print(f"\nrefimpl: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\nrefimpl: interrupted before any computation; nothing was written", file=sys.stderr)
+        return 130
     n_fail = sum(c.verdict == "fail" for cs in results.values() for c in cs)
     n_pass = sum(c.verdict == "pass" for cs in results.values() for c in cs)
     print(f"wrote {Path(args.out) / 'report.md'} and results.json: {n_pass} pass, {n_fail} fail")
+    return 1 if args.strict and n_fail else 0
+
+
+def cmd_cache(args) -> int:
+    from refimpl.validation import cache
+
+    root = Path(args.cache_dir) if args.cache_dir else Path(args.out) / ".cache"
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--cache-dir {root} is a file, not a cache folder")
+    if args.cache_command == "info":
+        print(cache.info_text(root))
+    else:
+        n, size = cache.prune(root)
+        print(f"{root}: removed {n} file(s), {size / 1e6:.1f} MB (stale or incomplete entries, leftover temporary files)")
     return 0
 
 
@@ -218,15 +243,41 @@ def build_parser() -> argparse.ArgumentParser:
                     help="precision of the default tolerances (default: the candidate's least precise float dtype)")
     gc.set_defaults(fn=cmd_golden_compare)
 
-    v = sub.add_parser("validate", help="run the theorem checks and figures; write report.md")
-    v.add_argument("--paper", default="all", help="li2024, huang2023, or all (default)")
+    v = sub.add_parser(
+        "validate", help="run the theorem checks and figures; write report.md",
+        description="Run the theorem checks and figures of the chosen papers and write report.md, results.json "
+                    "and the figures into --out. A run over some papers (--paper) or modules (--only) merges into "
+                    "the folder's existing report: the rows of what it ran are replaced, every other row is kept "
+                    "(marked with the profile and code version it came from when they differ from this run's). "
+                    "Computations are cached by a hash of their configuration and of the code they depend on, so "
+                    "a rerun or an interrupted run (Ctrl-C) resumes from what is already computed; editing a "
+                    "figure does not invalidate them. One run at a time per output folder (a lock file).")
+    v.add_argument("--paper", default="all", help="li2024, yang2024, huang2023, or all (default)")
     v.add_argument("--profile", choices=("quick", "full"), default="quick")
-    v.add_argument("--out", default="report")
-    v.add_argument("--no-cache", action="store_true", help="recompute everything")
+    v.add_argument("--out", default="report", help="output folder (default: report)")
+    v.add_argument("--cache-dir", default=None, metavar="DIR", help="cache folder (default: OUT/.cache)")
+    v.add_argument("--no-cache", action="store_true", help="recompute everything (reusing only what this run computes)")
     v.add_argument("--only", nargs="+", default=None, metavar="MODULE",
                    help="run only these modules of validation/<paper>/ (e.g. training ood)")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.add_argument("--strict", action="store_true", help="exit with status 1 when a claim of this run fails")
+    eng = v.add_mutually_exclusive_group()
+    eng.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="run the computations on a local Dask cluster of N single-threaded worker processes "
+                          "(needs refimpl[distributed])")
+    eng.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="run the computations on an existing Dask cluster (e.g. tcp://host:8786)")
+    eng.add_argument("--scheduler-file", default=None, metavar="FILE", help="the same, from a Dask scheduler file")
     v.set_defaults(fn=cmd_validate)
+
+    c = sub.add_parser("cache", help="list or prune the validation cache")
+    cs = c.add_subparsers(dest="cache_command", required=True)
+    for name, text in (("info", "list the entries: size, compute time, date, stale or current"),
+                       ("prune", "delete stale entries (their code changed), incomplete ones and leftover temp files")):
+        cp = cs.add_parser(name, help=text)
+        cp.add_argument("--cache-dir", default=None, metavar="DIR", help="cache folder (default: OUT/.cache)")
+        cp.add_argument("--out", default="report", help="validate's output folder (default: report)")
+        cp.set_defaults(fn=cmd_cache)
 
     b = sub.add_parser("bench", help="training-step time per model, backend, dtype and thread count")
     b.add_argument("--model", nargs="+", choices=_models().bench_problems(), default=None,

@@ -65,14 +65,14 @@ def test_validate_writes_report_results_and_figures(quick_report):
     assert first["id"] == "L13a" and first["numbers"]["error_unseen"][0] <= 0.01
 
 
-def test_validate_rerun_uses_cache(quick_report, monkeypatch):
-    calls = []
+def test_validate_rerun_uses_cache(quick_report):
+    # (replacing the trainer would change the code the entries hash, hence their keys: the
+    # counters tell whether anything was recomputed)
     ctx = report.Context("li2024", "quick", quick_report)
-    from refimpl.validation.li2024 import _common, training
+    from refimpl.validation.li2024 import training
 
-    monkeypatch.setattr(_common, "train", lambda *a, **k: calls.append(1))
     claims = training.run(ctx)
-    assert calls == [] and ctx.cache_misses == 0 and ctx.cache_hits >= 2
+    assert ctx.cache_misses == 0 and ctx.cache_hits >= 2
     assert claims[0].numbers["error_unseen"][0] <= 0.01
 
 
@@ -89,7 +89,7 @@ def test_cache_key_depends_on_config_and_code(tmp_path):
 def test_corrupt_cache_entry_is_recomputed(tmp_path):
     ctx = report.Context("p", "quick", tmp_path, code="v")
     ctx.cached("x", 1, lambda: "good")
-    (entry,) = list((tmp_path / ".cache").iterdir())
+    (entry,) = list((tmp_path / ".cache").glob("*.pkl"))
     entry.write_bytes(b"\x80garbage")
     assert ctx.cached("x", 1, lambda: "again") == "again"
     assert pickle.loads(entry.read_bytes()) == "again"

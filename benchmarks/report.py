@@ -129,7 +129,7 @@ def describe_comparison(findings: dict, baseline_path) -> str:
 # text
 # --------------------------------------------------------------------------------------------
 def _ms(x) -> str:
-    return "–" if x is None else f"{x * 1e3:.3g}"
+    return "–" if x is None else f"{x * 1e3:.4g}"
 
 
 def _num(x, fmt=".2f") -> str:
@@ -180,19 +180,21 @@ def markdown_table(record: dict) -> str:
     out += ["", "## Every backend", "",
             "median step time [IQR] over the rounds; ÷ best: per-round ratio to refimpl's best path of the row; "
             "cpu/wall: CPU time of all the process's threads ÷ wall time over the timed steps (at most the pinned "
-            "cores); peak RSS: the process's high-water mark for the row; first call: the first loss-and-gradient "
-            "call; compile: first call + first step − 2 median steps; GFLOP/s counts refimpl's algorithm "
-            "(benchmarks/flops.py), % of the GEMM rate under the same pinning.", "",
-            "| problem | sizes | dtype | thr | backend | ms [IQR] | ÷ best | cpu/wall | peak RSS MB | first call s | "
-            "compile s | GFLOP/s (% GEMM) | parity | note |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "cores); idle CPU: CPU time the process used between its timed batches (thread pools spinning, taking "
+            "cores from the other backends); peak RSS: the process's high-water mark for the row; first call: the "
+            "first loss-and-gradient call; compile: first call + first step − 2 median steps; GFLOP/s counts "
+            "refimpl's algorithm (benchmarks/flops.py), % of the GEMM rate under the same pinning; parity: largest "
+            "relative difference from refimpl's NumPy path.", "",
+            "| problem | sizes | dtype | thr | backend | ms [IQR] | ÷ best | cpu/wall | idle CPU s | peak RSS MB | "
+            "first call s | compile s | GFLOP/s (% GEMM) | parity | note |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
         for n, b in r["backends"].items():
             name = b.get("label") or n
             if n == r.get("best"):
                 name = f"**{name}** (best)"
             if b.get("median_s") is None:
-                out.append(f"| {r['problem']} | {r['sizes']} | {r['dtype']} | {r['threads']} | {name} | – | – | – | – | "
+                out.append(f"| {r['problem']} | {r['sizes']} | {r['dtype']} | {r['threads']} | {name} | – | – | – | – | – | "
                            f"{_num(b.get('first_call_s'))} | – | – | {_num(b.get('parity_max_rel'), '.1e')} | "
                            f"{(b.get('error') or '').replace('|', '/')[:120]} |")
                 continue
@@ -203,7 +205,8 @@ def markdown_table(record: dict) -> str:
                 note.append(f"computes in {b['grad_dtype']}")
             out.append(f"| {r['problem']} | {r['sizes']} | {r['dtype']} | {r['threads']} | {name} | "
                        f"{_ms(b['median_s'])} [{_ms(b['q1_s'])}, {_ms(b['q3_s'])}] | {_iqr(b.get('vs_best'))} | "
-                       f"{_num(b.get('cpu_per_wall'))} | {_num(b.get('peak_rss_mb'), '.0f')} | "
+                       f"{_num(b.get('cpu_per_wall'))} | {_num(b.get('idle_cpu_s'), '.3f')} | "
+                       f"{_num(b.get('peak_rss_mb'), '.0f')} | "
                        f"{_num(b.get('first_call_s'))} | {_num(b.get('compile_s'))} | {gf} | "
                        f"{_num(b.get('parity_max_rel'), '.1e')} | {'; '.join(note)} |")
     speed = thread_speedups(record)

@@ -84,6 +84,7 @@ PROFILES = {
 #: backends --quick leaves out (a smoke run; the full run times them)
 QUICK_SKIP = {"torch_compile": "left out of --quick: torch.compile takes 10–60 s per row and thread count to compile"}
 MIN_STEPS, MAX_STEPS = 3, 100_000
+MULTI_THREAD_GAP_S = 0.25
 
 
 def quick_skip(requested) -> dict:
@@ -336,6 +337,10 @@ def run_row(children: dict, spec: dict, settings: dict, rng: random.Random, log=
     row.update(steps_per_round=K, rounds=settings["rounds"], order=[])
     for n in ok:
         row["backends"][n].update(round_s=[], cpu_s=0.0, wall_s=0.0, idle_cpu_s=0.0)
+    # a pause between backends: thread pools spin for a while after their last task (OpenBLAS
+    # ~0.1 s), and with more than one thread that would steal the next backend's cores
+    gap = settings["gap_s"] if len(spec["cores"]) == 1 else max(settings["gap_s"], MULTI_THREAD_GAP_S)
+    row["gap_s"] = gap
     for _ in range(settings["rounds"]):
         order = rng.sample(ok, len(ok))
         row["order"].append(order)
@@ -351,7 +356,7 @@ def run_row(children: dict, spec: dict, settings: dict, rng: random.Random, log=
             rec["cpu_s"] += rep["cpu_s"]
             rec["wall_s"] += rep["wall_s"]
             rec["idle_cpu_s"] += rep["idle_cpu_s"]
-            time.sleep(settings["gap_s"])
+            time.sleep(gap)
     for n in list(row["backends"]):
         rec = row["backends"][n]
         if n not in ok:

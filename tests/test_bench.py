@@ -474,3 +474,21 @@ def test_examples_import_nothing_from_refimpl_but_themselves():
                 mods = [node.module or ""]
             for m in mods:
                 assert not m.startswith("refimpl") or m.startswith("refimpl.examples"), f"{path}: imports {m}"
+
+
+def test_scaling_curves_time_the_best_path_and_the_fastest_competitor_that_does_not_recompile():
+    name = next(n for n in P.names() if getattr(P.load(n), "SCALING", None))
+    b = {"ours": {"kind": "refimpl", "variant": "numba", "median_s": 1.0},
+         "c_compile": {"kind": "competitor", "variant": "compile", "median_s": 0.1},
+         "c_eager": {"kind": "competitor", "variant": "eager", "median_s": 2.0},
+         "c_jit": {"kind": "competitor", "variant": "jit", "median_s": 1.5}}
+    curves = run.scaling_rows(name, {"best": "ours", "backends": b}, points=2)
+    assert curves and all(chosen == ["ours", "c_jit"] for _, _, chosen in curves)
+    assert all(len(v) == 2 for _, v, _ in curves)
+    assert [s for s, _, _ in curves] == list(P.load(name).SCALING)
+
+
+def test_quick_leaves_out_torch_compile_unless_asked_for():
+    assert "torch_compile" in run.quick_skip(None)
+    assert run.quick_skip(["torch_compile_matched"]) == {} and run.quick_skip(["torch_compile"]) == {}
+    assert "torch_compile" in run.quick_skip(["numpy"])

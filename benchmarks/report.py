@@ -20,7 +20,8 @@ The record (``run.FORMAT``, version 2)::
                   first_step_s, compile_s, round_s (per-round median step time), median_s, q1_s,
                   q3_s, vs_best {median, q1, q3}, cpu_s, wall_s, cpu_per_wall, idle_cpu_s,
                   peak_rss_mb, affinity, os_threads, thread_cpus, numba_threads, torch_threads,
-                  blas_pools, gflops, peak_fraction, error (when not timed)}}
+                  blas_pools, checks (what does not match the pinning; empty when all does),
+                  gflops, peak_fraction, error (when not timed)}}
     scaling   curves {problem, backend, size, values, median_s, exponent, base, ...}
     left_out  {problem: {backend: reason}}
     comparison  (with --compare) {baseline, worse, better, missing, threshold}
@@ -203,6 +204,7 @@ def markdown_table(record: dict) -> str:
             note = []
             if b.get("grad_dtype") and b["grad_dtype"] != r["dtype"]:
                 note.append(f"computes in {b['grad_dtype']}")
+            note += [f"pinning: {c}" for c in b.get("checks") or []]
             out.append(f"| {r['problem']} | {r['sizes']} | {r['dtype']} | {r['threads']} | {name} | "
                        f"{_ms(b['median_s'])} [{_ms(b['q1_s'])}, {_ms(b['q3_s'])}] | {_iqr(b.get('vs_best'))} | "
                        f"{_num(b.get('cpu_per_wall'))} | {_num(b.get('idle_cpu_s'), '.3f')} | "

@@ -370,9 +370,29 @@ def run_row(children: dict, spec: dict, settings: dict, rng: random.Random, log=
         rec.update({k: rep.get(k) for k in ("peak_rss_mb", "affinity", "os_threads", "thread_cpus", "numba_threads",
                                             "numba_threading_layer", "torch_threads", "torch_interop_threads",
                                             "xla_flags", "blas_pools")})
+    for n in ok:
+        row["backends"][n]["checks"] = thread_checks(row["backends"][n], spec["threads"], spec["cores"])
     row["load_after"] = load_average()
     row["not_idle"] = not_idle(max(row["load_before"][0], row["load_after"][0]), len(spec["cores"]))
     return summarize_row(row)
+
+
+def thread_checks(rec: dict, threads: int, cores) -> list[str]:
+    """What does not match the pinning: pools with another thread count, threads running on other
+    cores, more CPU time than the pinned cores give. Empty when everything matches."""
+    out = []
+    pools = [p for p in rec.get("blas_pools") or [] if p.get("num_threads") != threads]
+    if pools:
+        out.append("pools " + ", ".join(f"{p.get('internal_api')}={p.get('num_threads')}" for p in pools))
+    for key in ("numba_threads", "torch_threads"):
+        if rec.get(key) is not None and rec[key] != threads:
+            out.append(f"{key}={rec[key]}")
+    if rec.get("thread_cpus") is not None and not set(rec["thread_cpus"]) <= set(cores):
+        out.append(f"threads on CPUs {rec['thread_cpus']}, pinned to {list(cores)}")
+    cpw = rec["cpu_s"] / rec["wall_s"] if rec.get("wall_s") else None
+    if cpw is not None and cpw > len(cores) + 0.05:
+        out.append(f"CPU/wall {cpw:.2f} > {len(cores)} pinned cores")
+    return out
 
 
 def describe_row(row: dict) -> str:
@@ -388,7 +408,8 @@ def describe_row(row: dict) -> str:
         lines.append(
             f"    {n:<22} {b['median_s'] * 1e3:10.4g} ms [{b['q1_s'] * 1e3:.4g}, {b['q3_s'] * 1e3:.4g}]"
             f"  ×best {vs.get('median', float('nan')):6.3g}  cpu/wall {b['cpu_per_wall']:.2f}"
-            f"  peak RSS {b.get('peak_rss_mb') or float('nan'):.0f} MB  compile {b.get('compile_s', float('nan')):.2f} s")
+            f"  peak RSS {b.get('peak_rss_mb') or float('nan'):.0f} MB  compile {b.get('compile_s', float('nan')):.2f} s"
+            + (f"  CHECK: {'; '.join(b['checks'])}" if b.get("checks") else ""))
     r = row.get("ratio")
     if r:
         lines.append(f"    ratio {r['refimpl']} ÷ {r['competitor']}: {r['median']:.3g} [{r['q1']:.3g}, {r['q3']:.3g}]")

@@ -322,6 +322,7 @@ def test_smoke_run_record(smoke):
         assert b["first_call_s"] > 0 and b["compile_s"] >= 0 and b["import_s"] > 0
         assert b["parity_max_rel"] <= run.PARITY_RTOL["float64"] and b["grad_dtype"] == "float64"
         assert b["numba_threads"] == 1 and all(p["num_threads"] == 1 for p in b["blas_pools"])
+        assert b["checks"] == []  # every pool, thread and CPU second matches the pinning
     assert row["backends"][row["best"]]["vs_best"]["median"] == 1.0
     assert row["steps_per_round"] >= run.MIN_STEPS
 
@@ -492,3 +493,13 @@ def test_quick_leaves_out_torch_compile_unless_asked_for():
     assert "torch_compile" in run.quick_skip(None)
     assert run.quick_skip(["torch_compile_matched"]) == {} and run.quick_skip(["torch_compile"]) == {}
     assert "torch_compile" in run.quick_skip(["numpy"])
+
+
+def test_thread_checks_name_what_does_not_match_the_pinning():
+    ok = {"blas_pools": [{"internal_api": "openblas", "num_threads": 2}], "numba_threads": 2, "torch_threads": 2,
+          "thread_cpus": [0, 1], "cpu_s": 1.9, "wall_s": 1.0}
+    assert run.thread_checks(ok, 2, [0, 1]) == []
+    bad = {**ok, "blas_pools": [{"internal_api": "openblas", "num_threads": 8}], "torch_threads": 1,
+           "thread_cpus": [0, 1, 2], "cpu_s": 2.5}
+    got = run.thread_checks(bad, 2, [0, 1])
+    assert len(got) == 4 and "openblas=8" in got[0] and "torch_threads=1" in got[1] and "CPU/wall 2.50" in got[3]

@@ -16,7 +16,8 @@ The record (``run.FORMAT``, version 2)::
               best (refimpl's fastest path), fastest_competitor,
               ratio {refimpl, competitor, rounds: per-round best ÷ competitor, median, q1, q3} or null,
               backends {name: {label, kind ("refimpl" | "competitor"), library, variant, form,
-                  parity_max_rel, grad_dtype, import_s, rss_imports_mb, first_call_s,
+                  parity_max_rel, grad_dtype, import_s, rss_imports_mb, cold (first row of
+                  its process), first_call_s,
                   first_step_s, compile_s, round_s (per-round median step time), median_s, q1_s,
                   q3_s, vs_best {median, q1, q3}, cpu_s, wall_s, cpu_per_wall, idle_cpu_s,
                   peak_rss_mb, affinity, os_threads, thread_cpus, numba_threads, torch_threads,
@@ -183,7 +184,8 @@ def markdown_table(record: dict) -> str:
             "cpu/wall: CPU time of all the process's threads ÷ wall time over the timed steps (at most the pinned "
             "cores); idle CPU: CPU time the process used between its timed batches (thread pools spinning, taking "
             "cores from the other backends); peak RSS: the process's high-water mark for the row; first call: the "
-            "first loss-and-gradient call; compile: first call + first step − 2 median steps; GFLOP/s counts "
+            "first loss-and-gradient call of the row (in a fresh process on its first row; later rows, marked warm, "
+            "may reuse what earlier rows compiled); compile: first call + first step − 2 median steps; GFLOP/s counts "
             "refimpl's algorithm (benchmarks/flops.py), % of the GEMM rate under the same pinning; parity: largest "
             "relative difference from refimpl's NumPy path.", "",
             "| problem | sizes | dtype | thr | backend | ms [IQR] | ÷ best | cpu/wall | idle CPU s | peak RSS MB | "
@@ -205,6 +207,8 @@ def markdown_table(record: dict) -> str:
             if b.get("grad_dtype") and b["grad_dtype"] != r["dtype"]:
                 note.append(f"computes in {b['grad_dtype']}")
             note += [f"pinning: {c}" for c in b.get("checks") or []]
+            if b.get("cold") is False:
+                note.append("warm process")
             out.append(f"| {r['problem']} | {r['sizes']} | {r['dtype']} | {r['threads']} | {name} | "
                        f"{_ms(b['median_s'])} [{_ms(b['q1_s'])}, {_ms(b['q3_s'])}] | {_iqr(b.get('vs_best'))} | "
                        f"{_num(b.get('cpu_per_wall'))} | {_num(b.get('idle_cpu_s'), '.3f')} | "

@@ -22,6 +22,8 @@ How (issue 16):
    on the same problem (``worker.parity_error``); a backend that disagrees is reported, not timed.
 3. **First-call cost**: the first loss-and-gradient call and the first step are timed apart
    (tracing, compilation, Numba's cache); ``compile_s`` is their sum minus two ordinary steps.
+   ``cold`` marks the first row of a process; later rows of the same process may find caches
+   warm (the same Numba signature, the same torch graph), so their cost is a re-compile at most.
 4. **Rounds**: after warm-up, the parent asks every child in turn, in a new random order each
    round, to time ``K`` steps from the initial parameters (the same K steps of the same
    trajectory for every backend: li2024's kernel skips prompts once their hinge is inactive). A
@@ -180,6 +182,7 @@ class Child:
             [sys.executable, "-m", "refimpl.benchmarks.worker", spec], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._log, env=child_env(threads), preexec_fn=_pin(self.cores))
         self._buf = b""
+        self.setups = 0  # rows set up so far: the first one pays the cold first-call cost
         self.info = self._reply(SETUP_TIMEOUT_S, "start")
 
     def stderr_tail(self, n: int = 800) -> str:
@@ -313,7 +316,8 @@ def run_row(children: dict, spec: dict, settings: dict, rng: random.Random, log=
     for bname, ch in children.items():
         b = ch.backend
         rec = {"label": b.label, "kind": b.kind, "library": b.library, "variant": b.variant, "form": b.form,
-               "import_s": ch.info.get("import_s"), "rss_imports_mb": ch.info.get("rss_mb")}
+               "import_s": ch.info.get("import_s"), "rss_imports_mb": ch.info.get("rss_mb"), "cold": ch.setups == 0}
+        ch.setups += 1
         row["backends"][bname] = rec
         if not ch.alive():
             rec["error"] = f"the worker is gone: {ch.stderr_tail()}"

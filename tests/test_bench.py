@@ -323,6 +323,7 @@ def test_smoke_run_record(smoke):
         assert b["parity_max_rel"] <= run.PARITY_RTOL["float64"] and b["grad_dtype"] == "float64"
         assert b["numba_threads"] == 1 and all(p["num_threads"] == 1 for p in b["blas_pools"])
         assert b["checks"] == []  # every pool, thread and CPU second matches the pinning
+        assert b["cold"] is True  # the first (and only) row of its process
     assert row["backends"][row["best"]]["vs_best"]["median"] == 1.0
     assert row["steps_per_round"] >= run.MIN_STEPS
 

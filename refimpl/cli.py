@@ -7,7 +7,8 @@
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
                      [--workers N | --scheduler ADDRESS | --scheduler-file FILE] [--cache-dir DIR] [--strict]
     refimpl cache info|prune [--cache-dir DIR | --out DIR]
-    refimpl bench [--model M ...] [--quick] [--json FILE] [--plot DIR] [--threads 1 2]
+    refimpl bench [--model P ...] [--backend B ...] [--quick] [--json FILE] [--plot DIR] [--scaling]
+                  [--threads 1 2] [--rounds R] [--repeats K] [--compare BASELINE.json [--strict]]
 """
 
 from __future__ import annotations
@@ -183,7 +184,9 @@ def cmd_bench(args) -> int:
     from refimpl.benchmarks.run import main as bench_main
 
     return bench_main(models=args.model, quick=args.quick, json_path=args.json, plot_dir=args.plot,
-                      threads=args.threads, repeats=args.repeats, dtypes=args.dtype, backends=args.backend)
+                      threads=args.threads, repeats=args.repeats, dtypes=args.dtype, backends=args.backend,
+                      rounds=args.rounds, scaling=args.scaling, compare=args.compare, strict=args.strict,
+                      sizes=args.sizes, seed=args.seed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,19 +282,39 @@ def build_parser() -> argparse.ArgumentParser:
         cp.add_argument("--out", default="report", help="validate's output folder (default: report)")
         cp.set_defaults(fn=cmd_cache)
 
-    b = sub.add_parser("bench", help="training-step time per model, backend, dtype and thread count")
-    b.add_argument("--model", nargs="+", choices=_models().bench_problems(), default=None,
-                   help="models to time (default: every model available)")
-    b.add_argument("--quick", action="store_true", help="fewer repeats; scaling curves only with --plot")
-    b.add_argument("--threads", nargs="+", type=int, default=[1, 2],
-                   help="thread counts, one child process each (default 1 2; float64 only after the first)")
-    b.add_argument("--backend", nargs="+", default=None,
-                   choices=("numpy", "numba", "torch_eager", "torch_compile", "jax_jit"),
-                   help="backends to time (default: all installed)")
+    from refimpl.models import bench_problems
+
+    b = sub.add_parser(
+        "bench", help="training-step time per problem, backend, dtype and thread count; ratios per round",
+        description="Time one training step of every benchmark problem on refimpl's paths and on the PyTorch and "
+                    "JAX examples, each backend in its own process pinned to as many cores as threads, parity "
+                    "checked before timing, backends interleaved in shuffled rounds; report refimpl's best path ÷ "
+                    "the fastest competitor per round (median and IQR), CPU time ÷ wall time, peak memory, "
+                    "first-call cost and the machine (benchmarks/run.py).")
+    b.add_argument("--model", nargs="+", choices=bench_problems(), default=None, metavar="PROBLEM",
+                   help=f"benchmark problems to time (default all: {', '.join(bench_problems())})")
+    b.add_argument("--backend", nargs="+", default=None, metavar="BACKEND",
+                   help="backends to time (default: all installed): refimpl's paths (numpy, numba, ...), "
+                        "torch_eager, torch_compile, jax_jit (a base name selects every form, e.g. li2024's "
+                        "torch_eager and torch_eager_matched)")
+    b.add_argument("--quick", action="store_true", help="a smoke run: fewer and shorter rounds")
+    b.add_argument("--threads", nargs="+", type=int, default=None,
+                   help="thread counts (default 1 2, as far as there are cores): paper sizes at the first, a "
+                        "float64 row at the problems' large sizes at each")
     b.add_argument("--dtype", nargs="+", choices=("float64", "float32"), default=["float64", "float32"])
-    b.add_argument("--repeats", type=int, default=None, help="timed steps per record (default 30 quick, 200)")
-    b.add_argument("--json", default=None, help="write every record to this JSON file")
-    b.add_argument("--plot", default=None, metavar="DIR", help="write step-time and scaling plots (PNG + JSON)")
+    b.add_argument("--sizes", choices=("paper", "small"), default="paper",
+                   help="paper sizes (default) or the problems' small sizes (smoke tests)")
+    b.add_argument("--rounds", type=int, default=None, help="rounds (default 15; 5 with --quick)")
+    b.add_argument("--repeats", type=int, default=None,
+                   help="timed steps per backend per round (default: about 0.5 s of steps; 0.1 s with --quick)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the problems")
+    b.add_argument("--scaling", action="store_true", help="also time scaling curves (slower)")
+    b.add_argument("--json", default=None, metavar="FILE", help="write the record to this JSON file")
+    b.add_argument("--plot", default=None, metavar="DIR", help="write bench_table.md and the figures into DIR")
+    b.add_argument("--compare", default=None, metavar="BASELINE",
+                   help="compare the ratios with a stored record (e.g. docs/performance/bench.json); report "
+                        "those more than 20%% worse")
+    b.add_argument("--strict", action="store_true", help="with --compare: exit with status 1 when a ratio got worse")
     b.set_defaults(fn=cmd_bench)
     return p
 

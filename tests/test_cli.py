@@ -122,24 +122,7 @@ def test_claim_rejects_unknown_verdict():
         report.Claim("X", "c", "s", "m", "e", verdict="maybe")
 
 
-def test_bench_prints_and_writes_records(tmp_path, capsys):
-    path = tmp_path / "bench.json"
-    argv = ["bench", "--model", "li2024", "--quick", "--repeats", "3", "--threads", "1",
-            "--backend", "numpy", "numba", "--json", str(path)]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "numba" in out and "cold start" in out
-    rec = json.loads(path.read_text())
-    recs = rec["records"]
-    assert {(r["backend"], r["dtype"]) for r in recs} == {(b, d) for b in ("numpy", "numba")
-                                                          for d in ("float64", "float32")}
-    for r in recs:
-        assert r["model"] == "li2024" and r["threads"] == 1 and r["config"]["B"] == 64
-        assert 0 < r["min_s"] <= r["median_s"] <= r["max_s"]
-        assert r["flops"] > 0 and r["peak_gflops"] > 0 and r["compile_s"] >= 0
-        assert r["gflops"] == pytest.approx(r["flops"] / r["median_s"] / 1e9)
-        assert r["parity_max_rel"] <= (1e-8 if r["dtype"] == "float64" else 2e-3)
-    assert rec["children"][0]["threads"] == 1
+# `refimpl bench` (its options, a smoke run through this command line, the record): tests/test_bench.py
 
 
 def test_cli_has_no_list_of_model_names():

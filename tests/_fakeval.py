@@ -148,8 +148,8 @@ ORDER = 1
 
 def run(ctx):
     r = fit(ctx, 0)
-    return [Claim("B1", "a claim that fails", "fake spec B", f"loss {{r['loss']:.6g}}", "loss < 0", "fail"),
-            Claim("B2", "a claim that passes", "fake spec B", "ok", "ok", "pass")]
+    return [Claim("B1", "a claim that fails", "fake claim B (spec T)", f"loss {{r['loss']:.6g}}", "loss < 0", "fail"),
+            Claim("B2", "a claim that passes", "fake claim B (spec T)", "ok", "ok", "pass")]
 '''
 
 SLEEPY = '''
@@ -161,7 +161,7 @@ ORDER = 1
 
 def run(ctx):
     out = [ctx.cached("fake/nap", {{"i": i}}, lambda i=i: nap(i, 0.4)) for i in range(12)]
-    return [Claim("S1", "naps", "fake spec S", f"{{sum(out)}}", "66", "pass" if sum(out) == 66 else "fail")]
+    return [Claim("S1", "naps", "fake claim S (spec T)", f"{{sum(out)}}", "66", "pass" if sum(out) == 66 else "fail")]
 '''
 
 PAPERS = {"alpha": {"runs": RUNS, "search": SEARCH, "timed": TIMED}, "beta": {"fails": FAILS}, "slow": {"sleepy": SLEEPY}}

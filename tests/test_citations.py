@@ -229,3 +229,32 @@ def test_doc_anchors_of_report_rows():
     assert C.doc_anchors("spec L") == ["docs/math/li2024.md"]
     assert C.doc_anchors("fake ref B") == [] and C.doc_anchors("the spec says") == []
 
+
+def _paper_values():
+    """Every PaperValue the checks and validation modules define at module level (directly or in
+    a dict), by where it is defined."""
+    import importlib
+
+    from refimpl.core.claims import PaperValue
+
+    out = {}
+    for name in ("refimpl.li2024.checks.paper", "refimpl.yang2024.checks", "refimpl.huang2023.checks"):
+        mod = importlib.import_module(name)
+        for attr, v in vars(mod).items():
+            for k, x in (v.items() if isinstance(v, dict) else [(None, v)]):
+                if isinstance(x, PaperValue):
+                    out[f"{name}.{attr}" + (f"[{k}]" if k is not None else "")] = x
+    return out
+
+
+def test_every_paper_value_names_an_anchor_that_resolves():
+    values = _paper_values()
+    assert len(values) >= 30, f"only {len(values)} paper values found: the collector is broken"
+    bad = []
+    for where, v in values.items():
+        page, _, a = v.anchor.partition("#")
+        rel = page.removeprefix("docs/")
+        if not (DOCS / rel).is_file() or a not in anchors(rel):
+            bad.append(f"{where}: {v.anchor}")
+    assert not bad, "paper values whose anchor does not resolve:\n" + "\n".join(bad)
+    assert {v.kind for v in values.values()} == {"paper", "spec"}

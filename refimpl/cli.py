@@ -1,4 +1,4 @@
-"""Command line: ``refimpl train | golden | validate | cache | bench``.
+"""Command line: ``refimpl train | golden | validate | report | cache | bench``.
 
     refimpl train MODEL [--preset P] [--set FIELD=VALUE ...] [--config FILE] [--steps N] [--seed S] [--out DIR]
     refimpl golden export MODEL --seed 0 [--config NAME] --out FILE.npz
@@ -6,6 +6,7 @@
     refimpl golden compare REF.npz CAND.npz [--sections output grad] [--rtol R --atol A] [--dtype float32]
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
                      [--workers N | --scheduler ADDRESS | --scheduler-file FILE] [--cache-dir DIR] [--strict]
+    refimpl report --from RESULTS.json [--out DIR]
     refimpl cache info|prune [--cache-dir DIR | --out DIR]
     refimpl bench [--model P ...] [--backend B ...] [--quick] [--json FILE] [--plot DIR] [--scaling]
                   [--threads 1 2] [--rounds R] [--repeats K] [--compare BASELINE.json [--strict]]
@@ -162,8 +163,16 @@ def cmd_validate(args) -> int:
         return 130
     n_fail = sum(c.verdict == "fail" for cs in results.values() for c in cs)
     n_pass = sum(c.verdict == "pass" for cs in results.values() for c in cs)
-    print(f"wrote {Path(args.out) / 'report.md'} and results.json: {n_pass} pass, {n_fail} fail")
+    print(f"wrote {Path(args.out) / 'report.md'}, report.html and results.json: {n_pass} pass, {n_fail} fail")
     return 1 if args.strict and n_fail else 0
+
+
+def cmd_report(args) -> int:
+    from refimpl.validation.report import redraw
+
+    md, html = redraw(args.results, args.out)
+    print(f"wrote {md} and {html.name} from {args.results} (nothing recomputed)")
+    return 0
 
 
 def cmd_cache(args) -> int:
@@ -247,9 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     gc.set_defaults(fn=cmd_golden_compare)
 
     v = sub.add_parser(
-        "validate", help="run the theorem checks and figures; write report.md",
-        description="Run the theorem checks and figures of the chosen papers and write report.md, results.json "
-                    "and the figures into --out. A run over some papers (--paper) or modules (--only) merges into "
+        "validate", help="run the theorem checks and figures; write report.md and report.html",
+        description="Run the theorem checks and figures of the chosen papers and write report.md, report.html, "
+                    "results.json and the figures into --out. A run over some papers (--paper) or modules (--only) merges into "
                     "the folder's existing report: the rows of what it ran are replaced, every other row is kept "
                     "(marked with the profile and code version it came from when they differ from this run's). "
                     "Computations are cached by a hash of their configuration and of the code they depend on, so "
@@ -272,6 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the computations on an existing Dask cluster (e.g. tcp://host:8786)")
     eng.add_argument("--scheduler-file", default=None, metavar="FILE", help="the same, from a Dask scheduler file")
     v.set_defaults(fn=cmd_validate)
+
+    r = sub.add_parser(
+        "report", help="redraw report.md and report.html from a results.json (no computation)",
+        description="Draw report.md and report.html again from a results.json written by refimpl validate "
+                    "(format version 2) and the PNG figures beside it, without computing anything: the same bytes "
+                    "validate wrote. With --out DIR elsewhere, the figures are copied there too.")
+    r.add_argument("--from", dest="results", required=True, metavar="RESULTS.json",
+                   help="the results.json (or its folder)")
+    r.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the folder of results.json)")
+    r.set_defaults(fn=cmd_report)
 
     c = sub.add_parser("cache", help="list or prune the validation cache")
     cs = c.add_subparsers(dest="cache_command", required=True)

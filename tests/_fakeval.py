@@ -100,7 +100,7 @@ def run(ctx):
     fig, ax = plt.subplots()
     ax.plot([r["loss"] for r in runs], color="C0")
     name = ctx.save_figure(fig, "runs")
-    return [Claim("F1", "the losses are finite", "fake spec 1", f"sum of losses {{total['sum']:.12g}} ({{ctx.profile}})",
+    return [Claim("F1", "the losses are finite", "fake ref 1", f"sum of losses {{total['sum']:.12g}} ({{ctx.profile}})",
                   "finite", verdict(bool(np.isfinite(total["sum"]))), figure=name, numbers=total)]
 '''
 
@@ -115,7 +115,7 @@ def run(ctx):
     seeds = [0, 3, 4, 5]
     res = ctx.cached("fake/search", {{"seeds": seeds, "threshold": 1e9}},
                      lambda: search(lambda s: fit(ctx, s), seeds, 1e9))
-    return [Claim("F2", "a scan over runs", "fake spec 2", f"losses {{res}}", "reported", "info", numbers={{"res": res}})]
+    return [Claim("F2", "a scan over runs", "fake ref 2", f"losses {{res}}", "reported", "info", numbers={{"res": res}})]
 '''
 
 TIMED = '''
@@ -136,7 +136,7 @@ def timed(seconds):
 
 def run(ctx):
     t = ctx.cached("fake/timed", {{"s": 0.3}}, lambda: timed(0.3), exclusive=True)
-    return [Claim("F3", "a wall-clock measurement", "fake spec 3", f"ok {{t['ok']}}", "ok", "pass")]
+    return [Claim("F3", "a wall-clock measurement", "fake ref 3", f"ok {{t['ok']}}", "ok", "pass")]
 '''
 
 FAILS = '''
@@ -148,8 +148,8 @@ ORDER = 1
 
 def run(ctx):
     r = fit(ctx, 0)
-    return [Claim("B1", "a claim that fails", "fake claim B (spec T)", f"loss {{r['loss']:.6g}}", "loss < 0", "fail"),
-            Claim("B2", "a claim that passes", "fake claim B (spec T)", "ok", "ok", "pass")]
+    return [Claim("B1", "a claim that fails", "fake ref B", f"loss {{r['loss']:.6g}}", "loss < 0", "fail"),
+            Claim("B2", "a claim that passes", "fake ref B", "ok", "ok", "pass")]
 '''
 
 SLEEPY = '''
@@ -161,7 +161,7 @@ ORDER = 1
 
 def run(ctx):
     out = [ctx.cached("fake/nap", {{"i": i}}, lambda i=i: nap(i, 0.4)) for i in range(12)]
-    return [Claim("S1", "naps", "fake claim S (spec T)", f"{{sum(out)}}", "66", "pass" if sum(out) == 66 else "fail")]
+    return [Claim("S1", "naps", "fake ref S", f"{{sum(out)}}", "66", "pass" if sum(out) == 66 else "fail")]
 '''
 
 PAPERS = {"alpha": {"runs": RUNS, "search": SEARCH, "timed": TIMED}, "beta": {"fails": FAILS}, "slow": {"sleepy": SLEEPY}}

@@ -36,7 +36,7 @@ def run(ctx):
     t = ctx.cached("fake/timed", {{"s": 0.5}}, lambda: timed(0.5), exclusive=True)
     more = [fit(ctx, s, sleep=0.25) for s in range(14, 16)]
     total = sum(r["loss"] for r in runs + more)
-    return [Claim("G1", "mixed", "fake claim G (spec T)", f"{{total:.12g}} {{t['ok']}}", "ok", "pass")]
+    return [Claim("G1", "mixed", "fake ref G", f"{{total:.12g}} {{t['ok']}}", "ok", "pass")]
 '''
 
 KILL = '''
@@ -49,7 +49,7 @@ MARKER = {marker!r}
 
 def run(ctx):
     runs = [fit(ctx, 20, kill_once=MARKER)] + [fit(ctx, s) for s in (21, 22, 23)]
-    return [Claim("K1", "survives a worker's death", "fake claim K (spec T)", f"{{sum(r['loss'] for r in runs):.12g}}", "ok", "pass")]
+    return [Claim("K1", "survives a worker's death", "fake ref K", f"{{sum(r['loss'] for r in runs):.12g}}", "ok", "pass")]
 '''
 
 

@@ -4,8 +4,11 @@ Each module in ``validation/<paper>/`` defines ``run(ctx) -> list[Claim]`` (and 
 ``ORDER``, an int that sorts modules). The runner imports them, calls ``run`` with a context, and
 writes into the output folder:
 
-- ``report.md``: one table per paper — claim, spec reference, measured, expected, verdict, figure;
-- ``results.json``: the same claims with their numbers, the profile, seeds and software versions;
+- ``report.md``: one table per paper — claim, spec reference, the paper's value, measured, expected,
+  verdict, figure;
+- ``report.html``: the same as one self-contained page, a card per claim (:mod:`refimpl.validation.html`);
+- ``results.json``: the same claims with their numbers, the profile, seeds and software versions,
+  everything both reports are drawn from (``refimpl report --from`` redraws them);
 - the PNG figures the modules saved through ``ctx.save_figure``.
 
 A run over some papers or modules merges into the folder's existing report
@@ -126,7 +129,7 @@ def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache
                    workers: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,
                    client=None) -> dict[str, list[Claim]]:
     """Run every module of ``papers`` (all when None; with ``only``, just the modules of those
-    names), write (merge) report.md and results.json, and return this run's claims by paper.
+    names), write (merge) report.md, report.html and results.json, and return this run's claims by paper.
 
     ``workers`` (a local Dask cluster of that many processes), ``scheduler`` / ``scheduler_file``
     (an existing cluster) or ``client`` (a ``distributed.Client``) run the computations on Dask."""
@@ -141,6 +144,9 @@ def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache
     out_dir = check_dir(out_dir, "--out")
     cache_dir = check_dir(cache_dir if cache_dir is not None else out_dir / ".cache", "--cache-dir")
     cache = Cache(cache_dir, use_cache=use_cache)
+    merging = bool(papers) or bool(only)
+    if merging:
+        _report.load_results(out_dir)  # a results.json of an unknown version: refused before any work
     with OutputLock(out_dir, log=log):
         try:
             index = CodeIndex.build()
@@ -159,7 +165,7 @@ def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache
             # a run of everything writes a fresh report; a run of some papers or modules merges
             _report.write(out_dir, new=new, scope=scope, module_order=order, profile=profile,
                           code=index.tree, timings=timings, versions=versions(), engine=engine,
-                          merge_into_existing=bool(papers) or bool(only))
+                          merge_into_existing=merging)
         except KeyboardInterrupt:
             raise ValidationInterrupted(cache.written, cache.count(), cache_dir) from None
     return {p: [c for (pp, _, claims, _) in done if pp == p for c in claims] for p in chosen}
@@ -208,7 +214,7 @@ def _run_dask(chosen, profile, out_dir, cache, index, progress, log, *, workers,
 
 
 def write_report(results: dict[str, list[Claim]], profile: str, out_dir, code: str, timings: dict) -> None:
-    """Write report.md and results.json with exactly ``results`` (no merge, no module names)."""
+    """Write report.md, report.html and results.json with exactly ``results`` (no merge, no module names)."""
     new = {p: {None: _report.rows_of(cs, None)} for p, cs in results.items()}
     _report.write(Path(out_dir), new=new, scope={p: None for p in results}, module_order={}, profile=profile,
                   code=code, timings=timings, versions=versions(), engine={}, merge_into_existing=False)

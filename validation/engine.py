@@ -25,7 +25,8 @@ pass drains):
 
 The client is the only cache writer: a task returns its value's bytes, the client writes them
 atomically with a sidecar (:mod:`refimpl.validation.cache`). Tasks flagged ``exclusive``
-(wall-clock measurements) are submitted only when nothing else of this run is running, and
+(wall-clock measurements) are submitted only when nothing else of this run is running (first,
+when the cluster is idle: at the start, so what depends on them need not wait for the end), and
 nothing else (not even planning on the client) starts until they finish. A worker lost mid-task
 (killed, out of memory) is recovered by Dask, which reschedules its tasks (``retries=2`` besides);
 a task that raises stops the run with the worker's traceback, like the serial run would.
@@ -321,6 +322,10 @@ class Engine:
     # ---- execution --------------------------------------------------------------------------
     def _submit(self) -> None:
         if self.exclusive_running:
+            return
+        if not self.running and self.xqueue:  # the cluster is idle: an exclusive task goes first
+            self._submit_one(self.tasks[self.xqueue.popleft()])
+            self.exclusive_running = True
             return
         while self.queue:
             self._submit_one(self.tasks[self.queue.popleft()])

@@ -237,7 +237,8 @@ FINISHED = ("done", "held", "dropped")
 class Engine:
     """Runs validation modules on a Dask client (module docstring)."""
 
-    def __init__(self, client, *, cache, index, out_dir, profile, progress, log, local: bool, override=None):
+    def __init__(self, client, *, cache, index, out_dir, profile, progress, log, local: bool, override=None,
+                 desc: str = "validate"):
         self.client = client
         self.cache = cache
         self.index = index
@@ -249,6 +250,7 @@ class Engine:
         # (read-only); elsewhere, and under --no-cache, the client ships the values a task needs
         self.ship = not (local and cache.use_cache)
         self.override = override
+        self.desc = desc  # the progress bar's label
         self.tasks: dict[str, _TS] = {}
         self.queue: deque = deque()
         self.xqueue: deque = deque()
@@ -426,7 +428,7 @@ class Engine:
         from tqdm.auto import tqdm
 
         self.version = check_workers(self.client)["code_version"]
-        self.bar = tqdm(total=0, unit="task", desc="validate", disable=self.progress is False, dynamic_ncols=True)
+        self.bar = tqdm(total=0, unit="task", desc=self.desc, disable=self.progress is False, dynamic_ncols=True)
         try:
             while True:
                 if not self.exclusive_running:

@@ -209,6 +209,10 @@ def cmd_sweep(args) -> int:
         print(f"\nrefimpl: {exc}", file=sys.stderr)
         return 130
     names = S.metric_names(rows, sw)
+    if all(r["status"] != "ok" for r in rows):
+        paths = S.write_outputs(args.out, sw, rows, None)
+        print(f"refimpl: error: every run diverged (the status column of {paths[0]} has the messages)", file=sys.stderr)
+        return 1
     if metric not in names:
         S.write_outputs(args.out, sw, rows, None)
         raise ValueError(f"--metric {metric!r} is not a metric of {args.model}; available: {names} (wrote sweep.csv "

@@ -418,9 +418,9 @@ def _spans_decades(values, decades: float = 1.5) -> bool:
 
 
 def plot(path, sw: Sweep, rows: list[dict], metric: str) -> None:
-    """The metric against the first swept field (of more than one value; else against the seed),
-    median over seeds with min–max (and from 4 seeds interquartile) bands, one line per value of
-    the other swept fields."""
+    """The metric against the first swept field (of more than one value; else against the seed):
+    every run as a dot, the median over seeds as a line with min–max (and from 4 seeds
+    interquartile) bands, one line per value of the other swept fields."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -456,6 +456,7 @@ def plot(path, sw: Sweep, rows: list[dict], metric: str) -> None:
                     continue
                 all_y.extend(ys.tolist())
                 X.append(pos[json.dumps(v, default=str)])
+                ax.plot(np.full(len(ys), X[-1]), ys, ".", color=f"C{g % 10}", alpha=0.5, ms=4)  # every run
                 med.append(np.median(ys))
                 lo.append(ys.min())
                 hi.append(ys.max())

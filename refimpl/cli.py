@@ -1,11 +1,13 @@
-"""Command line: ``refimpl train | golden | validate | report | cache | bench``.
+"""Command line: ``refimpl train | golden | validate | sweep | report | cache | bench``.
 
     refimpl train MODEL [--preset P] [--set FIELD=VALUE ...] [--config FILE] [--steps N] [--seed S] [--out DIR]
     refimpl golden export MODEL --seed 0 [--config NAME] --out FILE.npz
     refimpl golden suite --out tests/data/golden [--check | --list]
     refimpl golden compare REF.npz CAND.npz [--sections output grad] [--rtol R --atol A] [--dtype float32]
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
-                     [--workers N | --scheduler ADDRESS | --scheduler-file FILE] [--cache-dir DIR] [--strict]
+                     [--workers N|auto | --scheduler ADDRESS | --scheduler-file FILE] [--cache-dir DIR] [--strict]
+    refimpl sweep MODEL --set FIELD=V1,V2 [--set ...] [--seeds 0-7] [--preset P] [--config FILE] [--steps N]
+                  [--workers N|auto | --scheduler ADDRESS | --scheduler-file FILE] [--metric NAME] --out DIR
     refimpl report --from RESULTS.json [--out DIR]
     refimpl cache info|prune [--cache-dir DIR | --out DIR]
     refimpl bench [--model P ...] [--backend B ...] [--quick] [--json FILE] [--plot DIR] [--scaling]
@@ -146,6 +148,30 @@ def cmd_golden_compare(args) -> int:
     return 0 if res.ok else 1
 
 
+def usable_cores() -> int:
+    """The number of cores this process may run on (its CPU affinity; ``os.cpu_count()`` where
+    the platform has no affinity)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def workers_arg(text: str) -> int:
+    """``--workers N`` (a positive integer) or ``--workers auto`` (:func:`usable_cores`)."""
+    if text.strip().lower() == "auto":
+        return usable_cores()
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return n
+
+
 def cmd_validate(args) -> int:
     from refimpl.validation.runner import ValidationInterrupted, run_validation
 
@@ -172,6 +198,39 @@ def cmd_report(args) -> int:
 
     md, html = redraw(args.results, args.out)
     print(f"wrote {md} and {html.name} from {args.results} (nothing recomputed)")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from refimpl.validation import sweep as S
+    from refimpl.validation.runner import ValidationInterrupted
+
+    # every preset, field, value, combination, seed and backend is checked here, before any work
+    sw = S.build(args.model, preset=args.preset, config_file=args.config,
+                 sets=[a for group in (args.set or ()) for a in group], seeds=args.seeds, steps=args.steps,
+                 backend=args.backend)
+    info = _models().get(args.model)
+    metric = args.metric or info.metric
+    try:
+        rows = S.run_sweep(sw, args.out, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                           overwrite=args.overwrite, workers=args.workers, scheduler=args.scheduler,
+                           scheduler_file=args.scheduler_file, progress=None if not args.quiet else False)
+    except ValidationInterrupted as exc:
+        print(f"\nrefimpl: {exc}", file=sys.stderr)
+        return 130
+    names = S.metric_names(rows, sw)
+    if all(r["status"] != "ok" for r in rows):
+        paths = S.write_outputs(args.out, sw, rows, None)
+        print(f"refimpl: error: every run diverged (the status column of {paths[0]} has the messages)", file=sys.stderr)
+        return 1
+    if metric not in names:
+        S.write_outputs(args.out, sw, rows, None)
+        raise ValueError(f"--metric {metric!r} is not a metric of {args.model}; available: {names} (wrote sweep.csv "
+                         f"and sweep.json; the runs are cached: rerun with --metric NAME for the plot)")
+    paths = S.write_outputs(args.out, sw, rows, metric)
+    failed = sum(r["status"] != "ok" for r in rows)
+    print(f"wrote {', '.join(str(p) for p in paths)}: {len(rows)} runs"
+          + (f", {failed} diverged (see the status column)" if failed else ""))
     return 0
 
 
@@ -274,9 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.add_argument("--strict", action="store_true", help="exit with status 1 when a claim of this run fails")
     eng = v.add_mutually_exclusive_group()
-    eng.add_argument("--workers", type=int, default=None, metavar="N",
-                     help="run the computations on a local Dask cluster of N single-threaded worker processes "
-                          "(needs refimpl[distributed])")
+    eng.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                     help="run the computations on a local Dask cluster of N single-threaded worker processes; "
+                          "'auto': one per core this process may use (needs dask[distributed], in the validate extra)")
     eng.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="run the computations on an existing Dask cluster (e.g. tcp://host:8786)")
     eng.add_argument("--scheduler-file", default=None, metavar="FILE", help="the same, from a Dask scheduler file")
@@ -291,6 +350,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the results.json (or its folder)")
     r.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the folder of results.json)")
     r.set_defaults(fn=cmd_report)
+
+    sw = sub.add_parser(
+        "sweep", help="train a grid of configurations × seeds; table (csv, json) and plot of the final metrics",
+        description="Train MODEL at every combination of the --set values and every seed (any config field by "
+                    "its dotted name; every value is checked by the model's config before anything runs), with the "
+                    "computations cached in OUT/.cache (a rerun or an interrupted sweep computes only the missing "
+                    "runs), and write sweep.csv, sweep.json (one row per run: the swept fields, seed, each final "
+                    "metric, wall time, backend, code version) and sweep.png (--metric against the first swept "
+                    "field, median and bands over seeds). Serial in this process by default; --workers N|auto on "
+                    "a local Dask cluster, --scheduler on an existing one.")
+    sw.add_argument("model", choices=names)
+    sw.add_argument("--set", action="append", nargs="+", default=None, metavar="FIELD=V1,V2",
+                    help="a swept field and its comma-separated values (repeat for a grid: --set data.alpha=0.2,0.4 "
+                         "--set model.m=50,100); values parsed as JSON, else strings")
+    sw.add_argument("--seeds", default="0", help="seeds: 0-7, 0,3,5 or 0-3,8 (default 0)")
+    sw.add_argument("--preset", default="tiny", help="the preset every run starts from (default: tiny)")
+    sw.add_argument("--config", default=None, metavar="FILE", help="overrides from a .toml or .json file (before --set)")
+    sw.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    sw.add_argument("--backend", default=None, help="one of the model's backends (default: numba where it has one)")
+    sw.add_argument("--metric", default=None,
+                    help="the metric to plot (default per model: " + ", ".join(
+                        f"{n} {_models().get(n).metric}" for n in names) + ")")
+    sw.add_argument("--out", required=True, metavar="DIR",
+                    help="output folder: new, empty, or holding this same sweep (then resumed)")
+    sw.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out of another sweep")
+    sw.add_argument("--cache-dir", default=None, metavar="DIR", help="cache folder (default: OUT/.cache)")
+    sw.add_argument("--no-cache", action="store_true", help="recompute every run")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    seng = sw.add_mutually_exclusive_group()
+    seng.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                      help="run on a local Dask cluster of N single-threaded processes ('auto': one per usable core)")
+    seng.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing Dask cluster")
+    seng.add_argument("--scheduler-file", default=None, metavar="FILE", help="the same, from a Dask scheduler file")
+    sw.set_defaults(fn=cmd_sweep)
 
     c = sub.add_parser("cache", help="list or prune the validation cache")
     cs = c.add_subparsers(dest="cache_command", required=True)

@@ -72,6 +72,7 @@ class ModelInfo:
     test_sizes: dict = field(default_factory=dict)  # size fields -> small values the contract tests draw
     steps_field: str | None = "steps"  # the config field holding the number of training steps
     #                                    (None: ``train(..., steps=N)`` takes it as a keyword)
+    metric: str = "loss"  # the headline metric of ``refimpl sweep`` (a records/history series of train)
 
     def load(self) -> ModuleType:
         """The model package (imported on first use; nothing is computed at import)."""
@@ -83,20 +84,22 @@ REGISTRY: dict[str, ModelInfo] = {
     for info in (
         ModelInfo("li2024", "refimpl.li2024", "Li, Wang, Lu, Cui, Chen, ICML 2024 (spec L)",
                   backends=("numpy", "numba"), losses=("hinge",), bench=("li2024",), steps_field="train.steps",
+                  metric="unseen/error",
                   options={"model.attend_to_query": (False, True), "model.train_a": (False, True),
                            "model.relu_at_zero": (0.0, 1.0)},
                   test_sizes={"data.l_train": (1, 2, 5), "data.d_y": (1, 4), "model.m": (1, 3, 16),
                               "model.m_a": (None, 3), "model.m_b": (None, 2)}),
         ModelInfo("yang2024", "refimpl.yang2024", "Yang, Huang, Liang, Chi, NeurIPS 2024 (spec Y)",
-                  backends=("numpy", "numba"), losses=("population", "sample"), bench=("yang2024",),
+                  backends=("numpy", "numba"), losses=("population", "sample"), bench=("yang2024",), metric="excess",
                   options={"loss": ("population", "sample")},
                   test_sizes={"H": (1, 2, 5), "N": (1, 3, 7), "d": (1, 3), "m": (1, 2)}),
         ModelInfo("huang2023", "refimpl.huang2023", "Huang, Cheng, Liang 2023 (spec H)",
-                  backends=("numpy", "numba"), losses=("sample", "Ew"), bench=("huang2023", "huang2023_C"),
+                  backends=("numpy", "numba"), losses=("sample", "Ew"), bench=("huang2023", "huang2023_C"), metric="L",
                   options={"loss": ("sample", "Ew"), "attend_to_query": (False, True)},
                   test_sizes={"N": (1, 2, 6), "K": (2, 3, 4)}),
         ModelInfo("transformer", "refimpl.transformer", "multi-layer reference transformer (spec T)",
                   backends=("numpy", "numba"), steps_field=None, losses=("squared", "hinge"), bench=("transformer",),
+                  metric="eval_loss",
                   options={"norm": ("pre", "post"), "activation": ("gelu", "relu"), "causal": (False, True),
                            "positions": ("none", "learned"), "readout": ("all", "last"),
                            "loss": ("squared", "hinge")},

@@ -25,7 +25,8 @@ pass drains):
 
 The client is the only cache writer: a task returns its value's bytes, the client writes them
 atomically with a sidecar (:mod:`refimpl.validation.cache`). Tasks flagged ``exclusive``
-(wall-clock measurements) are submitted only when nothing else of this run is running, and
+(wall-clock measurements) are submitted only when nothing else of this run is running (first,
+when the cluster is idle: at the start, so what depends on them need not wait for the end), and
 nothing else (not even planning on the client) starts until they finish. A worker lost mid-task
 (killed, out of memory) is recovered by Dask, which reschedules its tasks (``retries=2`` besides);
 a task that raises stops the run with the worker's traceback, like the serial run would.
@@ -236,7 +237,8 @@ FINISHED = ("done", "held", "dropped")
 class Engine:
     """Runs validation modules on a Dask client (module docstring)."""
 
-    def __init__(self, client, *, cache, index, out_dir, profile, progress, log, local: bool, override=None):
+    def __init__(self, client, *, cache, index, out_dir, profile, progress, log, local: bool, override=None,
+                 desc: str = "validate"):
         self.client = client
         self.cache = cache
         self.index = index
@@ -248,6 +250,7 @@ class Engine:
         # (read-only); elsewhere, and under --no-cache, the client ships the values a task needs
         self.ship = not (local and cache.use_cache)
         self.override = override
+        self.desc = desc  # the progress bar's label
         self.tasks: dict[str, _TS] = {}
         self.queue: deque = deque()
         self.xqueue: deque = deque()
@@ -321,6 +324,10 @@ class Engine:
     # ---- execution --------------------------------------------------------------------------
     def _submit(self) -> None:
         if self.exclusive_running:
+            return
+        if not self.running and self.xqueue:  # the cluster is idle: an exclusive task goes first
+            self._submit_one(self.tasks[self.xqueue.popleft()])
+            self.exclusive_running = True
             return
         while self.queue:
             self._submit_one(self.tasks[self.queue.popleft()])
@@ -421,7 +428,7 @@ class Engine:
         from tqdm.auto import tqdm
 
         self.version = check_workers(self.client)["code_version"]
-        self.bar = tqdm(total=0, unit="task", desc="validate", disable=self.progress is False, dynamic_ncols=True)
+        self.bar = tqdm(total=0, unit="task", desc=self.desc, disable=self.progress is False, dynamic_ncols=True)
         try:
             while True:
                 if not self.exclusive_running:

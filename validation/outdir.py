@@ -57,9 +57,10 @@ def _alive(pid: int) -> bool:
 class OutputLock:
     """Context manager holding ``<out>/.refimpl-validate.lock`` (module docstring)."""
 
-    def __init__(self, out_dir, *, log=print):
+    def __init__(self, out_dir, *, log=print, command: str = "refimpl validate"):
         self.path = Path(out_dir) / LOCK_NAME
         self.log = log
+        self.command = command  # named in the message a second run gets
         self.held = False
 
     def _read(self) -> dict:
@@ -86,7 +87,7 @@ class OutputLock:
                 if not stale and not (not holder and self._old()):
                     who = f"PID {pid} on {host}" if holder else "an unknown process (unreadable lock)"
                     since = f" since {holder.get('started')}" if holder.get("started") else ""
-                    raise LockHeld(f"{self.path.parent} is in use by another `refimpl validate` ({who}{since}); "
+                    raise LockHeld(f"{self.path.parent} is in use by another `{self.command}` ({who}{since}); "
                                    f"wait for it to finish, or delete {self.path} if that process is gone") from None
                 if self._read() != holder:  # changed under us: someone else took it over
                     continue

@@ -377,6 +377,27 @@ def check_fig2b(run: Trajectory, setting: str = "", fall: float = FIG2B_FALL, oo
 # --------------------------------------------------------------------------------------------
 # spec Y Fig. 5: fixed wall-clock budget per H
 # --------------------------------------------------------------------------------------------
+def fig5_step_budgets(step_s: dict, budget_s: float, ref_step_s: float) -> dict:
+    """Fig. 5's fixed training time per H as a number of steps: ``{H: max(1, floor(budget_s /
+    ref_step_s · t(H_min) / t(H)))}`` for measured step times ``step_s`` = {H: t(H) seconds}.
+
+    ``budget_s / ref_step_s`` is the step count of the smallest H (``ref_step_s``: its step time on
+    the reference machine); every other H gets the time those steps take, converted at the measured
+    ratio t(H_min) / t(H). The budgets depend on the ratios of the measured times only: multiplying
+    every t(H) by one factor (a uniformly faster or more loaded machine) leaves them unchanged."""
+    if not step_s:
+        raise ValueError("step_s must hold the step time of at least one H")
+    for name, v in (("budget_s", budget_s), ("ref_step_s", ref_step_s)):
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    bad = {H: t for H, t in step_s.items() if not (np.isfinite(t) and t > 0)}
+    if bad:
+        raise ValueError(f"step times must be finite and > 0, got {bad}")
+    ref = step_s[min(step_s)]
+    n_ref = budget_s / ref_step_s
+    return {H: max(1, int(np.floor(n_ref * (ref / t) + 1e-9))) for H, t in sorted(step_s.items())}
+
+
 FIG5_SMALL_H = 8  # "best at small H (H = 4 in the paper)": the lowest final training loss is at an H ≤ 8
 FIG5_STEPS_RHO = -0.8  # "larger H completes fewer steps": Spearman ρ(H, steps completed) ≤ −0.8 ...
 FIG5_STEPS_RATIO = 0.75  # ... and steps(largest H) ≤ 0.75 × steps(smallest H)
@@ -404,24 +425,55 @@ def check_fig5_best_h(runs: dict, setting: str = "", small_h: int = FIG5_SMALL_H
 
 
 def check_fig5_steps(runs: dict, setting: str = "", rho_max: float = FIG5_STEPS_RHO,
-                     ratio: float = FIG5_STEPS_RATIO) -> Claim:
-    """Larger H completes fewer steps in the same training time (``runs``: {H: budget Trajectory}
-    with history ``step_time`` and ``extra["train_time"]``)."""
+                     ratio: float = FIG5_STEPS_RATIO, step_s: dict | None = None) -> Claim:
+    """Larger H completes fewer steps in the same training time (``runs``: {H: Trajectory}, each
+    trained for its step budget, :func:`fig5_step_budgets`). ``step_s``: {H: seconds per step} as
+    measured for the budgets (default: the median of each run's history ``step_time``)."""
     Hs = sorted(runs)
     steps = np.array([runs[H].steps_done for H in Hs])
-    ms = np.array([1e3 * float(np.median(runs[H].history["step_time"])) if len(runs[H].history["step_time"])
-                   else np.nan for H in Hs])
+    if step_s is not None:
+        ms = np.array([1e3 * float(step_s[H]) for H in Hs])
+    else:
+        ms = np.array([1e3 * float(np.median(runs[H].history["step_time"])) if len(runs[H].history["step_time"])
+                       else np.nan for H in Hs])
     rho = spearman(Hs, steps)
     r = float(steps[-1] / steps[0]) if steps[0] > 0 else float("inf")
-    budget = [float(runs[H].extra["train_time"]) for H in Hs]
     return Claim(
         "Fig5b", "fixed wall-clock budget: larger H completes fewer steps", "spec Y §6 Fig. 5(b)",
-        f"{setting}: steps completed " + ", ".join(f"H={H}: {s}" for H, s in zip(Hs, steps))
+        f"{setting}: steps in the budget " + ", ".join(f"H={H}: {s}" for H, s in zip(Hs, steps))
         + "; median step time " + ", ".join(f"{m:.0f}" for m in ms) + f" ms; Spearman ρ(H, steps) = {rho:.2f}; "
-        f"steps(H={Hs[-1]}) / steps(H={Hs[0]}) = {r:.2f}; training time per run {min(budget):.1f}–{max(budget):.1f} s",
+        f"steps(H={Hs[-1]}) / steps(H={Hs[0]}) = {r:.2f}",
         f"ρ ≤ {rho_max:g} and steps(H_max)/steps(H_min) ≤ {ratio:g}", verdict(rho <= rho_max and r <= ratio),
-        numbers={"H": Hs, "steps": steps, "median_step_ms": ms, "rho": rho, "ratio": r, "train_time": budget},
+        numbers={"H": Hs, "steps": steps, "median_step_ms": ms, "rho": rho, "ratio": r},
         paper=FIG5B_PAPER)
+
+
+def fig5_clock(runs: dict, timing: dict, budget_s: float, ref_step_s: float) -> Claim:
+    """Reported (no verdict): the clock side of Fig. 5 — the measured step times (``timing``: the
+    interleaved measurement, {"step_s", "samples", "rounds"} and optionally "wall_s", "clock"), the
+    budget in seconds each H's steps represent at the reference speed, and the wall-clock training
+    time each fixed-step run took on this machine (``extra["train_time"]``; it varies with the
+    load, the verdicts do not)."""
+    Hs = sorted(runs)
+    t = timing["step_s"]
+    spread = {H: (float(np.min(timing["samples"][H])), float(np.max(timing["samples"][H]))) for H in Hs}
+    slow = t[Hs[0]] / ref_step_s  # > 1: the measurement ran slower than the reference
+    implied = {H: runs[H].steps_done * ref_step_s * t[H] / t[Hs[0]] for H in Hs}
+    took = {H: float(runs[H].extra.get("train_time", np.nan)) for H in Hs}
+    wall = timing.get("wall_s")
+    return Claim(
+        "Fig5-clock", "Fig. 5's clock: measured step times, the budgets they give, the time the runs took",
+        "spec Y §6 Fig. 5",
+        f"step time per H ({timing.get('clock', 'seconds')}, median of {timing['rounds']} interleaved steps, min–max): "
+        + ", ".join(f"H={H}: {1e3 * t[H]:.0f} ms ({1e3 * spread[H][0]:.0f}–{1e3 * spread[H][1]:.0f})" for H in Hs)
+        + (("; wall clock " + ", ".join(f"{1e3 * wall[H]:.0f}" for H in Hs) + " ms") if wall else "")
+        + f"; H={Hs[0]} measured {slow:.2f}× its reference {1e3 * ref_step_s:g} ms; budgets at the reference speed "
+        + ", ".join(f"{implied[H]:.2f}" for H in Hs) + f" s (target {budget_s:g} s); the fixed-step runs took "
+        + ", ".join(f"{took[H]:.1f}" for H in Hs) + " s of wall-clock training here",
+        "reported: the verdicts use the step budgets, which depend on the ratios of the measured times only", "info",
+        numbers={"H": Hs, "step_s": [t[H] for H in Hs], "spread_s": [spread[H] for H in Hs],
+                 "wall_s": [wall[H] for H in Hs] if wall else None, "budget_s_implied": [implied[H] for H in Hs],
+                 "train_time": [took[H] for H in Hs], "slowdown_vs_reference": slow})
 
 
 def loss_at_step(run: Trajectory, step: float) -> float:

@@ -48,12 +48,14 @@ def check_l13b_coverage(fit: Fit, base: Config, seeds: Sequence[int], n_test: in
     report shows which of the two stated conditions the measurement supports."""
     d = base.data
     variants = coverage_variants(d.M1, d.train_shifts)
+    cfgs = {name: base.replace(data=dict(train_tasks=tt)) for name, tt in variants.items()}
+    # every run is requested before any is used, so a parallel ``fit`` trains them together
+    runs = {name: [fit(cfg, s) for s in seeds] for name, cfg in cfgs.items()}
     out = {}
     for name, tt in variants.items():
-        cfg = base.replace(data=dict(train_tasks=tt))
+        cfg = cfgs[name]
         errs, hinges = [], []
-        for s in seeds:
-            r = fit(cfg, s)
+        for s, r in zip(seeds, runs[name]):
             m = measure(r.params, cfg, r.data, n_test, prompt_rng(s, 13, 2), tasks="unseen", l=d.l_test,
                         alpha=d.alpha_test)
             errs.append(m["error"])
@@ -94,10 +96,13 @@ def check_l13c_iterations_vs_alpha(fit: Fit, base: Config, alphas: Sequence[floa
     training α), fitted as a power of α over all (α, seed) points. Passes when the 95% interval of
     the log–log slope contains −2/3; the slope is reported whatever it is."""
     its = np.full((len(alphas), len(seeds)), np.nan)
-    for i, a in enumerate(alphas):
-        cfg = base.replace(data=dict(alpha=float(a)), train=dict(steps=max_steps, eval_every=eval_every, n_eval=n_eval))
-        for j, s in enumerate(seeds):
-            r = fit(cfg, s, stop_when=("train", "hinge", threshold))
+    cfgs = [base.replace(data=dict(alpha=float(a)), train=dict(steps=max_steps, eval_every=eval_every, n_eval=n_eval))
+            for a in alphas]
+    # every (α, seed) run is requested before any is used, so a parallel ``fit`` trains them together
+    runs = [[fit(cfg, s, stop_when=("train", "hinge", threshold)) for s in seeds] for cfg in cfgs]
+    for i in range(len(alphas)):
+        for j in range(len(seeds)):
+            r = runs[i][j]
             its[i, j] = np.nan if r.stopped_at is None else max(r.stopped_at, eval_every)
     A = np.repeat(np.asarray(alphas, float), len(seeds)).reshape(its.shape)
     ok_pts = np.isfinite(its)
@@ -138,15 +143,25 @@ def check_l13d_min_train_length(fit: Fit, base: Config, alphas: Sequence[float],
     The steps SGD needed at l_min are reported too."""
     lmin = np.full((len(alphas), len(seeds)), np.inf)
     steps = np.full_like(lmin, np.nan)
-    for i, a in enumerate(alphas):
-        for j, s in enumerate(seeds):
-            for l in lengths:
-                cfg = base.replace(data=dict(alpha=float(a), l_train=int(l)),
-                                   train=dict(steps=max_steps, n_eval=n_eval, eval_every=25))
-                r = fit(cfg, s, stop_when=("unseen", "error", L13D_TRAINED_ERROR))
-                if r.stopped_at is not None:
-                    lmin[i, j], steps[i, j] = l, r.stopped_at
-                    break
+    # The upward scan advances level by level over all (α, seed) pairs: at each length, the runs of
+    # every pair not yet trainable are requested together before any is used (so a parallel
+    # ``fit`` trains them at once); each pair gets exactly the runs of its own scan.
+    todo = [(i, j) for i in range(len(alphas)) for j in range(len(seeds))]
+    for l in lengths:
+        if not todo:
+            break
+        runs = []
+        for i, j in todo:
+            cfg = base.replace(data=dict(alpha=float(alphas[i]), l_train=int(l)),
+                               train=dict(steps=max_steps, n_eval=n_eval, eval_every=25))
+            runs.append(fit(cfg, seeds[j], stop_when=("unseen", "error", L13D_TRAINED_ERROR)))
+        left = []
+        for (i, j), r in zip(todo, runs):
+            if r.stopped_at is not None:
+                lmin[i, j], steps[i, j] = l, r.stopped_at
+            else:
+                left.append((i, j))
+        todo = left
     A = np.repeat(np.asarray(alphas, float), len(seeds)).reshape(lmin.shape)
     ok = np.isfinite(lmin)
     fitres = loglog_fit(A[ok], lmin[ok]) if ok.sum() >= 3 and np.ptp(lmin[ok]) > 0 else None

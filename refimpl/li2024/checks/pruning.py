@@ -286,7 +286,8 @@ def measure_m_sweep(fit: Fit, base: Config, seeds: Sequence[int], n: int, M1s=L1
     """Train at each (M1, M2_fixed) and (M1_fixed, M2) and measure :func:`measure_m_point`."""
     pts = [(M1, M2_fixed) for M1 in M1s] + [(M1_fixed, M2) for M2 in M2s if (M1_fixed, M2) not in
                                               [(M1, M2_fixed) for M1 in M1s]]
-    return [measure_m_point(fit(m_sweep_config(base, M1, M2), s), n) for M1, M2 in pts for s in seeds]
+    runs = [fit(m_sweep_config(base, M1, M2), s) for M1, M2 in pts for s in seeds]  # all requested first
+    return [measure_m_point(r, n) for r in runs]
 
 
 

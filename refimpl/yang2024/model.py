@@ -281,8 +281,7 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
     Parameters
     ----------
     params : dict of numpy.ndarray
-        ``Q`` (H, d, d) and ``w`` (H, K), float64 or float32 (float32 gradients are computed in
-        float64 on the Numba path and cast).
+        ``Q`` (H, d, d) and ``w`` (H, K), float64 or float32; both backends compute in that dtype.
     batch : dict
         ``V_all`` (d, K) and optionally ``N`` (default ``cfg.N``); for ``"population"`` also
         ``Z_all`` (m, K) and optionally ``tau`` (default ``cfg.tau``) — :func:`make_data`'s dict —
@@ -295,7 +294,9 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
     pop : Population, optional
         The precomputed constants of the closed form (:func:`refimpl.yang2024.population.population`).
     check : bool
-        Validate the inputs first (``False`` skips it: trusted hot loops).
+        Validate the inputs first. ``False`` skips the validation (types, values, finiteness:
+        trusted hot loops); the Numba kernels still check the shapes they index (O(1)), so a
+        wrong-shaped array raises ``ValueError`` rather than being read out of bounds.
     return_aux : bool
         Also return ``aux``.
 
@@ -373,8 +374,6 @@ def evaluate(params, batch, loss: str, backend: str, pop: Population | None = No
         grads = {"Q": dQ, "w": dw}
     else:
         grads = attention_backward(dA, cache)
-    if grads["Q"].dtype != Q.dtype:  # float32 parameters: float32 gradients (the kernels run in float64)
-        grads = {k: g.astype(Q.dtype) for k, g in grads.items()}
     return val, grads, aux
 
 

@@ -1,10 +1,11 @@
 """Numba kernels for spec H: the same math as model.py / population.py in fused loops.
 
-``loss_and_grads_numba``: one pass per prompt does everything while the prompt's tokens X[b]
-(N × d, 8 kB at the benchmark size) are in L1: Q x_q, the scores, the stable softmax (the
-vectorisable ``exp`` of :mod:`refimpl.core.vmath`), either loss (spec H5 sample loss or spec H6
-E_w loss), its softmax backward, and Σ_j ds_j key_j; then ∇_Q = Σ_b (Σ_j ds_j key_j) x_qᵀ over the
-prompts. ``run_gd_numba``: GD on C with the reduced gradient of spec H7 over a population of
+``loss_and_grads_numba``: the prompts in blocks of ``BLOCK`` (their tokens, 256 kB at the
+benchmark size, stay in L2): for each prompt of a block Q x_q, the scores and their maximum
+(pass 1); the exponentials of the whole block's scores in one flat vectorised loop (the ``exp``
+of :mod:`refimpl.core.vmath`); for each prompt the softmax, either loss (spec H5 sample loss or
+spec H6 E_w loss), its softmax backward and Σ_j ds_j key_j (pass 2); then ∇_Q = Σ_b (Σ_j ds_j
+key_j) x_qᵀ over the prompts. X is read from memory once. ``run_gd_numba``: GD on C with the reduced gradient of spec H7 over a population of
 count vectors; it stops at the first non-finite C, loss or gradient and reports the step. Tests
 prove both equal the NumPy path (float64 to ~1e−12; float32, computed in float32 throughout, to
 float32 rounding), and that NaN propagates as in NumPy (the maxima of the stable softmax take a
@@ -24,7 +25,11 @@ No BLAS call runs inside either kernel. Because of the fixed orders above, the p
 returns the same bits as the serial one, for any number of threads.
 
 Cost: 2 B N d multiply-adds for the scores and Σ_j ds_j x_j (4 B N d for the E_w loss), B d²
-for Q x_q and B d² for ∇_Q, B J exps; X (B, N, d) is read once. ``_loss_grad_C`` per query
+for Q x_q and B d² for ∇_Q, B J exps. At the benchmark size (d = 10) the two d-long contractions
+per token bound the time: a score is a sum over d = 10 contiguous features (too short for SIMD
+without a transposed copy of X, which costs more than it saves), so they run as independent
+scalar chains, four tokens at a time — at the same speed in float32 and float64; float32 gains
+in the exponentials, the softmax and memory traffic only. ``_loss_grad_C`` per query
 column k and count vector: K exps' worth of work, ~6 K multiply-adds.
 
 Every wrapper checks the shapes it indexes (O(1), no value scan) before calling a kernel, also
@@ -67,11 +72,9 @@ def _key_sum(v, X, b, c, N):
 
 
 @njit
-def _prompt(b, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half):
-    """Everything of prompt b (spec H4–H6): attention into attn[b] (J,), ŷ or u into extra[b],
-    Σ_j ds_j key_j into KD[b], the weighted loss term into losses[b]. ``Qt`` = Qᵀ (d, d);
-    ``qx``, ``du`` (d,) and ``c`` (J,) are scratch; ``one``, ``half``: 1 and ½ in the arrays' dtype
-    (so that a float32 kernel never widens to float64)."""
+def _scores(b, Qt, X, xq, attn, qx):
+    """Pass 1 of prompt b: attn[b] ← s − max_j s, s_j = key_jᵀ Q x_q (spec H4, lines (f1)–(f2));
+    ``Qt`` = Qᵀ (d, d), ``qx`` (d,) scratch."""
     N, d = X.shape[1], X.shape[2]
     J = attn.shape[1]
     xqb = xq[b]
@@ -82,7 +85,7 @@ def _prompt(b, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, on
         xc = xqb[cc]
         for a in range(d):
             qx[a] += Qt[cc, a] * xc
-    s = attn[b]  # (J,)  scores, then the attention
+    s = attn[b]  # (J,)
     row_dots(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q
     if J > N:  # the query's own score (attend_to_query)
         acc = xqb[0] * qx[0]
@@ -91,12 +94,34 @@ def _prompt(b, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, on
         s[N] = acc
     mx = vec_max(s, J)  # a NaN wins, as in np.max
     for j in range(J):
-        s[j] = exp(s[j] - mx)
+        s[j] -= mx
+
+
+@njit
+def _exp_rows(attn, b0, b1):
+    """attn[b] ← exp(attn[b]) for b0 ≤ b < b1: one flat loop over the contiguous rows (a loop from
+    0: LLVM does not vectorise Numba's ``range(lo, hi)`` loops)."""
+    J = attn.shape[1]
+    flat = attn.reshape(-1)[b0 * J:b1 * J]
+    for i in range(flat.size):
+        flat[i] = exp(flat[i])
+
+
+@njit
+def _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half):
+    """Pass 2 of prompt b, from e = exp(s − max) in attn[b]: the attention (in place), ŷ or u
+    into extra[b], the weighted loss term into losses[b], Σ_j ds_j key_j into KD[b] (spec H4–H6).
+    ``du`` (d,) and ``c`` (J,) scratch; ``one``, ``half``: 1 and ½ in the arrays' dtype (so that a
+    float32 kernel never widens to float64)."""
+    N, d = X.shape[1], X.shape[2]
+    J = attn.shape[1]
+    xqb = xq[b]
+    s = attn[b]  # (J,)  e_j, then the attention
     r = one / vec_sum(s, J)  # 1/Σ e
-    for j in range(J):
-        s[j] *= r  # (f3) spec H4: softmax (≤ 1 ulp from e / Σ e)
     wb = wts[b]
     if ew:
+        for j in range(J):
+            s[j] *= r  # (f3) spec H4: softmax (≤ 1 ulp from e / Σ e)
         u = extra[b]  # (d,)
         u[:] = 0
         _key_sum(u, X, b, s, N)  # Σ_{i≤N} attn_i x_i
@@ -109,26 +134,47 @@ def _prompt(b, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, on
         for a in range(d):
             du[a] = wb * u[a]
         row_dots(X[b], du, c, N, d)  # ∂/∂attn_j = w_b ⟨u, x_j⟩ (the query column carries no value)
+        for j in range(N, J):
+            c[j] = 0
+        cs = vec_dot(s, c, J)
+        for j in range(J):  # softmax backward: ds_j = attn_j (c_j − Σ attn c)
+            c[j] = s[j] * (c[j] - cs)
     else:
         yb = y[b]
-        yh = vec_dot(s, yb, N)  # (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i
+        yh = r * vec_dot(s, yb, N)  # (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i = (Σ e_i y_i) / Σ e
         extra[b, 0] = yh
         diff = yh - yq[b]
         losses[b] = wb * (half * diff * diff)  # spec H5: ½(ŷ − y_q)²
-        g = wb * diff  # ∂/∂ŷ
-        for j in range(N):
-            c[j] = g * yb[j]  # ∂/∂attn_j = ∂/∂ŷ · y_j
-    for j in range(N, J):
-        c[j] = 0  # the query column carries label (value) 0
-    cs = vec_dot(s, c, J)
-    for j in range(J):  # softmax backward: ds_j = attn_j (c_j − Σ attn c)
-        c[j] = s[j] * (c[j] - cs)
+        g = wb * diff  # ∂/∂ŷ;  ∂/∂attn_j = g y_j (0 for the query column), Σ_j attn_j g y_j = g ŷ
+        cs = g * yh
+        for j in range(N):  # (f3) the softmax, and its backward ds_j = attn_j (g y_j − g ŷ)
+            a = s[j] * r
+            s[j] = a
+            c[j] = a * (g * yb[j] - cs)
+        for j in range(N, J):
+            a = s[j] * r
+            s[j] = a
+            c[j] = a * (-cs)
     kd = KD[b]  # (d,)
     kd[:] = 0
     _key_sum(kd, X, b, c, N)  # Σ_j ds_j key_j
     if J > N:
         for a in range(d):
             kd[a] += c[N] * xqb[a]
+
+
+BLOCK = 32  # prompts per block: their tokens (BLOCK·N·d values, 256 kB at the benchmark size) stay in L2
+
+
+@njit
+def _block(b0, b1, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half):
+    """Prompts b0 ≤ b < b1: pass 1 for each, the exponentials of all their scores in one flat
+    (vectorised) loop, pass 2 for each."""
+    for b in range(b0, b1):
+        _scores(b, Qt, X, xq, attn, qx)
+    _exp_rows(attn, b0, b1)
+    for b in range(b0, b1):
+        _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half)
 
 
 @njit
@@ -153,8 +199,8 @@ def _run(Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, dQ):
     J = attn.shape[1]
     qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
     one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
-    for b in range(B):
-        _prompt(b, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+    for b0 in range(0, B, BLOCK):
+        _block(b0, min(b0 + BLOCK, B), Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
     _grad_rows(KD, xq, dQ, 0, d)
     total = losses[0]
     for b in range(1, B):
@@ -172,8 +218,9 @@ def _run_parallel(Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, dQ, n_thre
     one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
     for t in prange(nt):  # one contiguous chunk of prompts per thread, with its own scratch
         qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
-        for b in range(t * B // nt, (t + 1) * B // nt):
-            _prompt(b, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+        lo, hi = t * B // nt, (t + 1) * B // nt
+        for b0 in range(lo, hi, BLOCK):
+            _block(b0, min(b0 + BLOCK, hi), Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
     nr = min(d, nt)
     for t in prange(nr):
         _grad_rows(KD, xq, dQ, t * d // nr, (t + 1) * d // nr)

@@ -262,6 +262,10 @@ def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool, 
 
 @njit
 def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
+    """L (returned), L_k into ``Lk`` (K,), ∇_C L into ``G`` (K, K) and E_n[α_{k→m}] into ``Ea``
+    [k, m] for the query columns ``cols`` (spec H7; :func:`refimpl.huang2023.population.loss_and_grad_C`).
+    Per query column k and count vector: one division (1/den) and ~6 K multiply-adds; the K
+    exponentials per column are scalar (K² per call, not a vector loop)."""
     K = C.shape[0]
     M = counts.shape[0]
     e = np.zeros(K)
@@ -285,9 +289,10 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
             den = e[k] if attend_to_query else 0.0
             for m in range(K):
                 den += counts[c, m] * e[m]
+            rden = 1.0 / den  # one division per count vector (α ≤ 1 ulp from n e / den)
             S2 = 0.0
             for m in range(K):
-                a = counts[c, m] * e[m] / den  # spec H7: α_{k→m}
+                a = counts[c, m] * e[m] * rden  # spec H7: α_{k→m}
                 al[m] = a
                 S2 += a * a
             ak = al[k]
@@ -299,7 +304,7 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
                 g[m] += wc * al[m] * (r - t)  # spec H7
                 ea[m] += wc * al[m]
             if attend_to_query:
-                gq -= wc * (e[k] / den) * t
+                gq -= wc * (e[k] * rden) * t
         g[k] += gq
         for m in range(K):
             G[m, k] = g[m] * p[k]
@@ -367,8 +372,16 @@ def run_gd_numba(C0, p, counts, weights, eta, steps, rec, attend_to_query, cols=
     when every evaluated C, loss and gradient was finite, else the first step where one was not
     (``bad_what``: 1 C, 2 the loss, 3 the gradient)."""
     f = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    C0, p, counts, weights = f(C0), f(p), f(counts), f(weights)
+    check_shape("C0", C0, (None, None))
     K = C0.shape[0]
-    cols = np.arange(K, dtype=np.int64) if cols is None else np.ascontiguousarray(cols, dtype=np.int64)
+    check_shape("C0", C0, (K, K))
+    check_shape("p", p, (K,))
+    check_shape("counts", counts, (None, K))
+    check_shape("weights", weights, (counts.shape[0],))
+    cols = np.arange(K, dtype=np.int64) if cols is None else np.ascontiguousarray(cols, dtype=np.int64).reshape(-1)
+    if cols.size and (cols.min() < 0 or cols.max() >= K):
+        raise ValueError(f"columns must be query features in [0, {K}), got {cols.tolist()}")
+    rec = np.ascontiguousarray(rec, dtype=np.int64).reshape(-1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NUMBA_DISABLE_JIT: checked in the loop
-        return _run_gd(f(C0), f(p), f(counts), f(weights), float(eta), int(steps),
-                       np.ascontiguousarray(rec, dtype=np.int64), bool(attend_to_query), cols)
+        return _run_gd(C0, p, counts, weights, float(eta), int(steps), rec, bool(attend_to_query), cols)

@@ -1,11 +1,15 @@
-"""Command line: ``refimpl train | golden | validate | bench``.
+"""Command line: ``refimpl train | golden | validate | report | cache | bench``.
 
     refimpl train MODEL [--preset P] [--set FIELD=VALUE ...] [--config FILE] [--steps N] [--seed S] [--out DIR]
     refimpl golden export MODEL --seed 0 [--config NAME] --out FILE.npz
     refimpl golden suite --out tests/data/golden [--check | --list]
     refimpl golden compare REF.npz CAND.npz [--sections output grad] [--rtol R --atol A] [--dtype float32]
     refimpl validate [--paper li2024|huang2023] [--profile quick|full] [--out DIR] [--no-cache]
-    refimpl bench [--model M ...] [--quick] [--json FILE] [--plot DIR] [--threads 1 2]
+                     [--workers N | --scheduler ADDRESS | --scheduler-file FILE] [--cache-dir DIR] [--strict]
+    refimpl report --from RESULTS.json [--out DIR]
+    refimpl cache info|prune [--cache-dir DIR | --out DIR]
+    refimpl bench [--model P ...] [--backend B ...] [--quick] [--json FILE] [--plot DIR] [--scaling]
+                  [--threads 1 2] [--rounds R] [--repeats K] [--compare BASELINE.json [--strict]]
 """
 
 from __future__ import annotations
@@ -143,14 +147,45 @@ def cmd_golden_compare(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from refimpl.validation.runner import run_validation
+    from refimpl.validation.runner import ValidationInterrupted, run_validation
 
     papers = None if args.paper in (None, "all") else [args.paper]
-    results = run_validation(papers, args.profile, args.out, use_cache=not args.no_cache,
-                             progress=None if not args.quiet else False, only=args.only)
+    try:
+        results = run_validation(papers, args.profile, args.out, use_cache=not args.no_cache,
+                                 progress=None if not args.quiet else False, only=args.only,
+                                 cache_dir=args.cache_dir, workers=args.workers, scheduler=args.scheduler,
+                                 scheduler_file=args.scheduler_file)
+    except ValidationInterrupted as exc:
+        print(f"\nrefimpl: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\nrefimpl: interrupted before any computation; nothing was written", file=sys.stderr)
+        return 130
     n_fail = sum(c.verdict == "fail" for cs in results.values() for c in cs)
     n_pass = sum(c.verdict == "pass" for cs in results.values() for c in cs)
-    print(f"wrote {Path(args.out) / 'report.md'} and results.json: {n_pass} pass, {n_fail} fail")
+    print(f"wrote {Path(args.out) / 'report.md'}, report.html and results.json: {n_pass} pass, {n_fail} fail")
+    return 1 if args.strict and n_fail else 0
+
+
+def cmd_report(args) -> int:
+    from refimpl.validation.report import redraw
+
+    md, html = redraw(args.results, args.out)
+    print(f"wrote {md} and {html.name} from {args.results} (nothing recomputed)")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from refimpl.validation import cache
+
+    root = Path(args.cache_dir) if args.cache_dir else Path(args.out) / ".cache"
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--cache-dir {root} is a file, not a cache folder")
+    if args.cache_command == "info":
+        print(cache.info_text(root))
+    else:
+        n, size = cache.prune(root)
+        print(f"{root}: removed {n} file(s), {size / 1e6:.1f} MB (stale or incomplete entries, leftover temporary files)")
     return 0
 
 
@@ -158,7 +193,9 @@ def cmd_bench(args) -> int:
     from refimpl.benchmarks.run import main as bench_main
 
     return bench_main(models=args.model, quick=args.quick, json_path=args.json, plot_dir=args.plot,
-                      threads=args.threads, repeats=args.repeats, dtypes=args.dtype, backends=args.backend)
+                      threads=args.threads, repeats=args.repeats, dtypes=args.dtype, backends=args.backend,
+                      rounds=args.rounds, scaling=args.scaling, compare=args.compare, strict=args.strict,
+                      sizes=args.sizes, seed=args.seed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,29 +255,85 @@ def build_parser() -> argparse.ArgumentParser:
                     help="precision of the default tolerances (default: the candidate's least precise float dtype)")
     gc.set_defaults(fn=cmd_golden_compare)
 
-    v = sub.add_parser("validate", help="run the theorem checks and figures; write report.md")
-    v.add_argument("--paper", default="all", help="li2024, huang2023, or all (default)")
+    v = sub.add_parser(
+        "validate", help="run the theorem checks and figures; write report.md and report.html",
+        description="Run the theorem checks and figures of the chosen papers and write report.md, report.html, "
+                    "results.json and the figures into --out. A run over some papers (--paper) or modules (--only) merges into "
+                    "the folder's existing report: the rows of what it ran are replaced, every other row is kept "
+                    "(marked with the profile and code version it came from when they differ from this run's). "
+                    "Computations are cached by a hash of their configuration and of the code they depend on, so "
+                    "a rerun or an interrupted run (Ctrl-C) resumes from what is already computed; editing a "
+                    "figure does not invalidate them. One run at a time per output folder (a lock file).")
+    v.add_argument("--paper", default="all", help="li2024, yang2024, huang2023, or all (default)")
     v.add_argument("--profile", choices=("quick", "full"), default="quick")
-    v.add_argument("--out", default="report")
-    v.add_argument("--no-cache", action="store_true", help="recompute everything")
+    v.add_argument("--out", default="report", help="output folder (default: report)")
+    v.add_argument("--cache-dir", default=None, metavar="DIR", help="cache folder (default: OUT/.cache)")
+    v.add_argument("--no-cache", action="store_true", help="recompute everything (reusing only what this run computes)")
     v.add_argument("--only", nargs="+", default=None, metavar="MODULE",
                    help="run only these modules of validation/<paper>/ (e.g. training ood)")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.add_argument("--strict", action="store_true", help="exit with status 1 when a claim of this run fails")
+    eng = v.add_mutually_exclusive_group()
+    eng.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="run the computations on a local Dask cluster of N single-threaded worker processes "
+                          "(needs refimpl[distributed])")
+    eng.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="run the computations on an existing Dask cluster (e.g. tcp://host:8786)")
+    eng.add_argument("--scheduler-file", default=None, metavar="FILE", help="the same, from a Dask scheduler file")
     v.set_defaults(fn=cmd_validate)
 
-    b = sub.add_parser("bench", help="training-step time per model, backend, dtype and thread count")
-    b.add_argument("--model", nargs="+", choices=_models().bench_problems(), default=None,
-                   help="models to time (default: every model available)")
-    b.add_argument("--quick", action="store_true", help="fewer repeats; scaling curves only with --plot")
-    b.add_argument("--threads", nargs="+", type=int, default=[1, 2],
-                   help="thread counts, one child process each (default 1 2; float64 only after the first)")
-    b.add_argument("--backend", nargs="+", default=None,
-                   choices=("numpy", "numba", "torch_eager", "torch_compile", "jax_jit"),
-                   help="backends to time (default: all installed)")
+    r = sub.add_parser(
+        "report", help="redraw report.md and report.html from a results.json (no computation)",
+        description="Draw report.md and report.html again from a results.json written by refimpl validate "
+                    "(format version 2) and the PNG figures beside it, without computing anything: the same bytes "
+                    "validate wrote. With --out DIR elsewhere, the figures are copied there too.")
+    r.add_argument("--from", dest="results", required=True, metavar="RESULTS.json",
+                   help="the results.json (or its folder)")
+    r.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the folder of results.json)")
+    r.set_defaults(fn=cmd_report)
+
+    c = sub.add_parser("cache", help="list or prune the validation cache")
+    cs = c.add_subparsers(dest="cache_command", required=True)
+    for name, text in (("info", "list the entries: size, compute time, date, stale or current"),
+                       ("prune", "delete stale entries (their code changed), incomplete ones and leftover temp files")):
+        cp = cs.add_parser(name, help=text)
+        cp.add_argument("--cache-dir", default=None, metavar="DIR", help="cache folder (default: OUT/.cache)")
+        cp.add_argument("--out", default="report", help="validate's output folder (default: report)")
+        cp.set_defaults(fn=cmd_cache)
+
+    from refimpl.models import bench_problems
+
+    b = sub.add_parser(
+        "bench", help="training-step time per problem, backend, dtype and thread count; ratios per round",
+        description="Time one training step of every benchmark problem on refimpl's paths and on the PyTorch and "
+                    "JAX examples, each backend in its own process pinned to as many cores as threads, parity "
+                    "checked before timing, backends interleaved in shuffled rounds; report refimpl's best path ÷ "
+                    "the fastest competitor per round (median and IQR), CPU time ÷ wall time, peak memory, "
+                    "first-call cost and the machine (benchmarks/run.py).")
+    b.add_argument("--model", nargs="+", choices=bench_problems(), default=None, metavar="PROBLEM",
+                   help=f"benchmark problems to time (default all: {', '.join(bench_problems())})")
+    b.add_argument("--backend", nargs="+", default=None, metavar="BACKEND",
+                   help="backends to time (default: all installed): refimpl's paths (numpy, numba, ...), "
+                        "torch_eager, torch_compile, jax_jit (a base name selects every form, e.g. li2024's "
+                        "torch_eager and torch_eager_matched)")
+    b.add_argument("--quick", action="store_true", help="a smoke run: fewer and shorter rounds")
+    b.add_argument("--threads", nargs="+", type=int, default=None,
+                   help="thread counts (default 1 2, as far as there are cores): paper sizes at the first, a "
+                        "float64 row at the problems' large sizes at each")
     b.add_argument("--dtype", nargs="+", choices=("float64", "float32"), default=["float64", "float32"])
-    b.add_argument("--repeats", type=int, default=None, help="timed steps per record (default 30 quick, 200)")
-    b.add_argument("--json", default=None, help="write every record to this JSON file")
-    b.add_argument("--plot", default=None, metavar="DIR", help="write step-time and scaling plots (PNG + JSON)")
+    b.add_argument("--sizes", choices=("paper", "small"), default="paper",
+                   help="paper sizes (default) or the problems' small sizes (smoke tests)")
+    b.add_argument("--rounds", type=int, default=None, help="rounds (default 15; 5 with --quick)")
+    b.add_argument("--repeats", type=int, default=None,
+                   help="timed steps per backend per round (default: about 0.5 s of steps; 0.1 s with --quick)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the problems")
+    b.add_argument("--scaling", action="store_true", help="also time scaling curves (slower)")
+    b.add_argument("--json", default=None, metavar="FILE", help="write the record to this JSON file")
+    b.add_argument("--plot", default=None, metavar="DIR", help="write bench_table.md and the figures into DIR")
+    b.add_argument("--compare", default=None, metavar="BASELINE",
+                   help="compare the ratios with a stored record (e.g. docs/performance/bench.json); report "
+                        "those more than 20%% worse")
+    b.add_argument("--strict", action="store_true", help="with --compare: exit with status 1 when a ratio got worse")
     b.set_defaults(fn=cmd_bench)
     return p
 

@@ -30,25 +30,14 @@ from pathlib import Path
 
 import pytest
 
+from refimpl.core import citations as C
+from refimpl.core.citations import PAGES
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = {"L": "math/li2024.md", "E": "math/li2024.md", "Y": "math/yang2024.md",
-         "H": "math/huang2023.md", "T": "math/transformer.md"}
 TEXT_SUFFIXES = (".py", ".md", ".cfg", ".toml", ".yml", ".yaml")
 # the placeholders docs/citations.md uses to state the rule; nothing else may fail to parse
 PLACEHOLDERS = {"X", "Xn", "X §n", "En", "T-<block>"}
-
-# --- the grammar of a citation ---------------------------------------------------------------
-_DASH = "[–-]"
-ITEM = r"(?:[LYH]\d+[a-z]*|E\d+|T-[a-z][a-z0-9-]*)"
-HEAD = re.compile(rf"(?P<item>{ITEM})(?![\w-])|(?P<letter>[LYHT])(?![\w-])(?:\s*§\s*(?P<sec>\d+))?")
-PART = re.compile(rf"\s*(?:\((?P<p1>[ivx]+|[a-h])\)(?:{_DASH}\((?P<p2>[ivx]+|[a-h])\))?"
-                  rf"|(?P<p3>[a-h])(?:{_DASH}(?P<p4>[a-h]))?(?=[)\s,;]))")
-SKIP = re.compile(r"\s*(?:\((?![ivx]+\)|[a-h]\))[^()]*\)|Fig\.\s*\d+(?:\([a-z, ]+\))?|\[[A-Z](?::[^\]]*)?\])")
-NEXT = re.compile(rf"\s*(?:,|/|{_DASH}|and\b|\s)\s*"
-                  rf"(?:(?P<item>{ITEM})(?![\w-])|§\s*(?P<sec>\d+)|(?P<letter>[LYH])\s*§\s*(?P<lsec>\d+))")
-START = re.compile(r"\b[Ss]pec ")
-ROMAN = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii"]
 
 
 def _slug(text: str) -> str:
@@ -71,87 +60,22 @@ def anchors(page: str) -> frozenset[str]:
     return frozenset(ids)
 
 
-def _letter(item: str) -> str:
-    return "T" if item.startswith("T-") else item[0]
+def _parted(item: str) -> bool:
+    """Whether the page gives ``item``'s parts anchors of their own (``L13`` → ``#L13a`` …), read
+    from the page itself: the grammar's default (:data:`refimpl.core.citations.PARTED`) is checked
+    against this by a test."""
+    return any(re.fullmatch(re.escape(item) + r"[a-z]+", a) for a in anchors(PAGES[C._letter(item)]))
 
 
-def _expand(a: str, b: str) -> list[str]:
-    """The items of a range ``a–b`` (same letter, numbered): every one in between."""
-    ma, mb = re.fullmatch(r"([LYHE])(\d+)", a), re.fullmatch(r"([LYHE])(\d+)", b)
-    if ma and mb and ma.group(1) == mb.group(1) and int(ma.group(2)) < int(mb.group(2)):
-        return [f"{ma.group(1)}{k}" for k in range(int(ma.group(2)), int(mb.group(2)) + 1)]
-    return [a, b]
-
-
-def _parts(item: str, p_first: str, p_last: str | None) -> list[str]:
-    """Anchors of the parts ``p_first``…``p_last`` of ``item`` (letters or roman numerals)."""
-    if p_last is None:
-        names = [p_first]
-    elif p_first in ROMAN and p_last in ROMAN:
-        names = ROMAN[ROMAN.index(p_first): ROMAN.index(p_last) + 1]
-    else:
-        names = [chr(c) for c in range(ord(p_first), ord(p_last) + 1)]
-    own = [a for a in anchors(PAGES[_letter(item)]) if re.fullmatch(re.escape(item) + r"[a-z]+", a)]
-    return [item + n for n in names] if own else [item]
-
-
-def parse(text: str, pos: int) -> tuple[list[tuple[str, str]], int] | None:
-    """The (page, anchor) targets of the citation whose body starts at ``text[pos]``; ``None`` if
-    nothing there parses as a citation. An empty anchor means the page itself."""
-    m = HEAD.match(text, pos)
-    if not m:
-        return None
-    targets: list[tuple[str, str]] = []
-    if m.group("item"):
-        last = m.group("item")
-        targets.append((PAGES[_letter(last)], last))
-    else:
-        last = m.group("letter")
-        sec = m.group("sec")
-        targets.append((PAGES[last], f"{last}-s{sec}" if sec else ("T" if last == "T" else "")))
-    pos = m.end()
-    while True:
-        p = PART.match(text, pos)
-        if p and last[-1].isdigit():
-            first, second = (p.group("p1"), p.group("p2")) if p.group("p1") else (p.group("p3"), p.group("p4"))
-            targets += [(PAGES[_letter(last)], a) for a in _parts(last, first, second)]
-            pos = p.end()
-            continue
-        s = SKIP.match(text, pos)
-        if s:
-            pos = s.end()
-            continue
-        n = NEXT.match(text, pos)
-        if not n:
-            return targets, pos
-        if n.group("item"):
-            item = n.group("item")
-            is_range = re.match(rf"\s*{_DASH}", text[pos:n.start("item")]) is not None
-            items = _expand(last, item) if is_range else [item]
-            targets += [(PAGES[_letter(i)], i) for i in items]
-            last = item
-        else:
-            letter = n.group("letter") or _letter(last)
-            sec = n.group("sec") or n.group("lsec")
-            targets.append((PAGES[letter], f"{letter}-s{sec}"))
-            last = letter
-        pos = n.end()
+def parse(text: str, pos: int):
+    return C.parse(text, pos, _parted)
 
 
 def citations(text: str) -> tuple[list[tuple[str, list[tuple[str, str]]]], list[str]]:
-    """(citation text, its targets) for every citation in ``text``, and the unparseable ones."""
-    found, bad = [], []
-    for m in START.finditer(text):
-        if not re.match(r"[A-Z]", text[m.end():m.end() + 1]):
-            continue  # "spec" in prose ("the spec says"), not a citation
-        r = parse(text, m.end())
-        if r is None:
-            token = re.match(r"[^\s`'\",;:)]+(?: §n)?", text[m.end():]).group(0)
-            if token not in PLACEHOLDERS:
-                bad.append(text[m.start():m.end() + 30])
-            continue
-        targets, end = r
-        found.append((text[m.start():end], targets))
+    """(citation text, its targets) for every citation in ``text``, and the unparseable ones
+    (the placeholders of docs/citations.md excepted)."""
+    found, bad = C.citations(text, _parted)
+    bad = [b for b in bad if re.match(r"[^\s`'\",;:)]+(?: §n)?", b[len("spec "):]).group(0) not in PLACEHOLDERS]
     return found, bad
 
 
@@ -281,3 +205,56 @@ def test_no_tracked_file_points_outside_the_repository():
             if not target.is_relative_to(ROOT) or not target.exists():
                 problems.append(f"{rel}: {m.group(1)!r} is not a path inside the repository")
     assert not problems, "\n".join(problems)
+
+
+def test_the_grammars_parted_items_are_the_pages():
+    """refimpl.core.citations.PARTED (used where the pages are not at hand: the report) names
+    exactly the items whose parts have anchors of their own on their page."""
+    parted = set()
+    for page in sorted(set(PAGES.values())):
+        for a in anchors(page):
+            m = re.fullmatch(r"([LYHE]\d+)[a-z]+", a)
+            if m and not re.fullmatch(r"[LYHE]\d+", a) and m.group(1) in anchors(page):
+                parted.add(m.group(1))
+    assert parted == set(C.PARTED)
+
+
+def test_doc_anchors_of_report_rows():
+    assert C.doc_anchors("spec L13 (Theorem 3.3), E3") == ["docs/math/li2024.md#L13", "docs/math/li2024.md#E3"]
+    assert C.doc_anchors("spec L15 (ii), §8 open choice") == [
+        "docs/math/li2024.md#L15", "docs/math/li2024.md#L15ii", "docs/math/li2024.md#L-s8"]
+    assert C.doc_anchors("spec Y §6 Fig. 4, Y10–Y11") == [
+        "docs/math/yang2024.md#Y-s6", "docs/math/yang2024.md#Y10", "docs/math/yang2024.md#Y11"]
+    assert C.doc_anchors("spec H11 [D]") == ["docs/math/huang2023.md#H11"]
+    assert C.doc_anchors("spec L") == ["docs/math/li2024.md"]
+    assert C.doc_anchors("fake ref B") == [] and C.doc_anchors("the spec says") == []
+
+
+def _paper_values():
+    """Every PaperValue the checks and validation modules define at module level (directly or in
+    a dict), by where it is defined."""
+    import importlib
+
+    from refimpl.core.claims import PaperValue
+
+    out = {}
+    for name in ("refimpl.li2024.checks.paper", "refimpl.yang2024.checks", "refimpl.huang2023.checks"):
+        mod = importlib.import_module(name)
+        for attr, v in vars(mod).items():
+            for k, x in (v.items() if isinstance(v, dict) else [(None, v)]):
+                if isinstance(x, PaperValue):
+                    out[f"{name}.{attr}" + (f"[{k}]" if k is not None else "")] = x
+    return out
+
+
+def test_every_paper_value_names_an_anchor_that_resolves():
+    values = _paper_values()
+    assert len(values) >= 30, f"only {len(values)} paper values found: the collector is broken"
+    bad = []
+    for where, v in values.items():
+        page, _, a = v.anchor.partition("#")
+        rel = page.removeprefix("docs/")
+        if not (DOCS / rel).is_file() or a not in anchors(rel):
+            bad.append(f"{where}: {v.anchor}")
+    assert not bad, "paper values whose anchor does not resolve:\n" + "\n".join(bad)
+    assert {v.kind for v in values.values()} == {"paper", "spec"}

@@ -65,14 +65,14 @@ def test_validate_writes_report_results_and_figures(quick_report):
     assert first["id"] == "L13a" and first["numbers"]["error_unseen"][0] <= 0.01
 
 
-def test_validate_rerun_uses_cache(quick_report, monkeypatch):
-    calls = []
+def test_validate_rerun_uses_cache(quick_report):
+    # (replacing the trainer would change the code the entries hash, hence their keys: the
+    # counters tell whether anything was recomputed)
     ctx = report.Context("li2024", "quick", quick_report)
-    from refimpl.validation.li2024 import _common, training
+    from refimpl.validation.li2024 import training
 
-    monkeypatch.setattr(_common, "train", lambda *a, **k: calls.append(1))
     claims = training.run(ctx)
-    assert calls == [] and ctx.cache_misses == 0 and ctx.cache_hits >= 2
+    assert ctx.cache_misses == 0 and ctx.cache_hits >= 2
     assert claims[0].numbers["error_unseen"][0] <= 0.01
 
 
@@ -89,7 +89,7 @@ def test_cache_key_depends_on_config_and_code(tmp_path):
 def test_corrupt_cache_entry_is_recomputed(tmp_path):
     ctx = report.Context("p", "quick", tmp_path, code="v")
     ctx.cached("x", 1, lambda: "good")
-    (entry,) = list((tmp_path / ".cache").iterdir())
+    (entry,) = list((tmp_path / ".cache").glob("*.pkl"))
     entry.write_bytes(b"\x80garbage")
     assert ctx.cached("x", 1, lambda: "again") == "again"
     assert pickle.loads(entry.read_bytes()) == "again"
@@ -122,24 +122,7 @@ def test_claim_rejects_unknown_verdict():
         report.Claim("X", "c", "s", "m", "e", verdict="maybe")
 
 
-def test_bench_prints_and_writes_records(tmp_path, capsys):
-    path = tmp_path / "bench.json"
-    argv = ["bench", "--model", "li2024", "--quick", "--repeats", "3", "--threads", "1",
-            "--backend", "numpy", "numba", "--json", str(path)]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "numba" in out and "cold start" in out
-    rec = json.loads(path.read_text())
-    recs = rec["records"]
-    assert {(r["backend"], r["dtype"]) for r in recs} == {(b, d) for b in ("numpy", "numba")
-                                                          for d in ("float64", "float32")}
-    for r in recs:
-        assert r["model"] == "li2024" and r["threads"] == 1 and r["config"]["B"] == 64
-        assert 0 < r["min_s"] <= r["median_s"] <= r["max_s"]
-        assert r["flops"] > 0 and r["peak_gflops"] > 0 and r["compile_s"] >= 0
-        assert r["gflops"] == pytest.approx(r["flops"] / r["median_s"] / 1e9)
-        assert r["parity_max_rel"] <= (1e-8 if r["dtype"] == "float64" else 2e-3)
-    assert rec["children"][0]["threads"] == 1
+# `refimpl bench` (its options, a smoke run through this command line, the record): tests/test_bench.py
 
 
 def test_cli_has_no_list_of_model_names():

@@ -1,8 +1,9 @@
 """Packaging and layers: what `pip install` puts where, imports flowing one way, lint.
 
-- setup.cfg lists every package folder (refimpl/**, and validation/** and benchmarks/** under
-  the refimpl namespace), so nothing is left out of an install;
-- a non-editable install of the tracked tree has no top-level ``validation`` or ``benchmarks``;
+- setup.cfg lists every package folder (refimpl/**, and validation/**, benchmarks/** and
+  examples/** under the refimpl namespace), so nothing is left out of an install;
+- a non-editable install of the tracked tree has no top-level ``validation``, ``benchmarks`` or
+  ``examples``;
 - the import-layer contract of setup.cfg (import-linter) holds on that install;
 - ruff finds nothing;
 - ``python -m refimpl`` runs the command line.
@@ -20,7 +21,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMESPACE = {"refimpl": "refimpl", "validation": "refimpl.validation", "benchmarks": "refimpl.benchmarks"}
+NAMESPACE = {"refimpl": "refimpl", "validation": "refimpl.validation", "benchmarks": "refimpl.benchmarks",
+             "examples": "refimpl.examples"}
 
 
 def _declared_packages() -> set[str]:
@@ -63,9 +65,10 @@ def installed(tmp_path_factory):
 
 def test_install_has_no_generic_top_level_packages(installed):
     top = {p.name for p in installed.iterdir() if p.is_dir() and not p.name.endswith((".dist-info", ".egg-info"))}
-    assert "validation" not in top and "benchmarks" not in top
+    assert "validation" not in top and "benchmarks" not in top and "examples" not in top
     assert (installed / "refimpl" / "validation" / "runner.py").is_file()
     assert (installed / "refimpl" / "benchmarks" / "run.py").is_file()
+    assert (installed / "refimpl" / "examples" / "torch" / "common.py").is_file()
     assert (installed / "refimpl" / "py.typed").is_file()
 
 

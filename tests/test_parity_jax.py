@@ -1,13 +1,12 @@
-"""Parity of the JAX competitor (benchmarks/jax_backend.py) with refimpl (issue 6 item 4).
+"""Parity of the JAX examples (examples/jax/) with refimpl (issue 6 item 4, issue 12 item 4).
 
-For every model (li2024, yang2024, huang2023 and the reduced huang2023_C update), at small sizes
-and at the paper sizes, float64: the forward outputs, the loss, every gradient and a 10-step
-trajectory (the loss before each step and the final parameters) of jax.value_and_grad + the
-jitted functional SGD / Adam step agree with refimpl's NumPy path and its Numba path. The options
-that change the math (li2024 attend_to_query / train_a, huang2023 attend_to_query) are covered.
-Skipped when jax is not installed (CI does not install it).
+For every benchmark problem, every form of its example and every option: the forward outputs,
+the loss, every gradient and a 10-step trajectory of ``jax.value_and_grad`` + the jitted
+functional SGD / Adam step (donated buffers) agree with every registered refimpl path in float64,
+and with refimpl's float32 path within ``refimpl.testing.assert_matches``'s tolerances in
+float32. Skipped when jax is not installed.
 
-Tolerance and the shared test bodies: tests/_parity.py.
+Cases, tolerances and the shared test bodies: tests/_parity.py.
 """
 
 from __future__ import annotations
@@ -18,15 +17,16 @@ jax = pytest.importorskip("jax", reason="jax is not installed (pip install jax);
 
 from _parity import (  # noqa: E402  (after importorskip)
     CASES,
-    SMALL,
+    FLOAT32_CASES,
+    TRAINER_CASES,
     case_id,
-    check_float32_runs_in_float32,
+    check_float32,
     check_forward_loss_grads_and_trajectory,
-    check_huang2023_C_trajectory_matches_population_run_gd,
+    check_own_trainer,
+    forms,
 )
 
-from refimpl.benchmarks import jax_backend  # noqa: E402
-from refimpl.benchmarks.problems import make_problem  # noqa: E402
+from refimpl.benchmarks import problems as P  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -38,31 +38,33 @@ def _one_thread():
         yield
 
 
-IDS = [case_id(c) for c in CASES]
-
-
-def _runner(prob):
-    return jax_backend.make_runner(prob, "jit")
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_forward_loss_grads_and_trajectory(case):
-    """jax.jit vs refimpl (NumPy and Numba paths): outputs, loss, grads, then 10 steps."""
-    check_forward_loss_grads_and_trajectory(_runner, case)
+    check_forward_loss_grads_and_trajectory("jax", "jit", case)
 
 
-@pytest.mark.parametrize("attend_to_query", [False, True])
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_huang2023_C_trajectory_matches_population_run_gd(backend, attend_to_query):
-    """The jitted JAX GD on C equals refimpl's own population trainer (spec H7, H8 (b))."""
-    check_huang2023_C_trajectory_matches_population_run_gd(_runner, backend, attend_to_query)
+@pytest.mark.parametrize("name, form", FLOAT32_CASES)
+def test_float32(name, form):
+    check_float32("jax", "jit", name, form)
 
 
-def test_float32_runs_in_float32():
-    """The f32 problem stays in f32 in JAX (x64 enabled) and agrees with refimpl to f32 accuracy."""
-    check_float32_runs_in_float32(_runner)
+@pytest.mark.parametrize("name, opts, backend", TRAINER_CASES, ids=[f"{n}-{o}-{b}" for n, o, b in TRAINER_CASES])
+def test_own_trainer(name, opts, backend):
+    """The jitted JAX training loop equals the model's own trainer on the problem."""
+    check_own_trainer("jax", "jit", name, backend, opts)
+
+
+def test_every_problem_has_a_jax_example_with_its_forms():
+    import importlib
+
+    for name in P.names():
+        mod = importlib.import_module(f"refimpl.examples.jax.{name}")
+        assert list(getattr(mod, "FORMS", {"": None})) == forms(name), name
 
 
 def test_runner_rejects_unknown_variant():
+    from refimpl.benchmarks.competitors import make_runner
+
+    name = P.names()[0]
     with pytest.raises(ValueError, match="variant"):
-        jax_backend.make_runner(make_problem("huang2023", **SMALL["huang2023"]), "eager")
+        make_runner(P.make_problem(name, **P.sizes_of(name, "small")), "jax", "eager")

@@ -3,7 +3,7 @@
 nor the user's home is writable).
 
 The tracked tree is installed (no deps) into a temporary folder that is then made read-only, and
-``refimpl train li2024 --preset tiny --steps 5`` runs from it with NUMBA_CACHE_DIR pointing at an
+``refimpl train li2024 --preset tiny --steps 5 --backend numba`` runs from it with NUMBA_CACHE_DIR pointing at an
 unwritable place and HOME at a missing folder. As root the run is done as user ``nobody`` (root
 ignores file permissions) with the system Python of the same version and this environment's
 site-packages; as another user, the permissions alone make the folders unwritable.
@@ -83,7 +83,7 @@ def test_train_from_a_read_only_install_as_another_user(shared_tmp):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "no-home"), "NUMBA_CACHE_DIR": "/proc/refimpl-unwritable",
            "PYTHONPATH": f"{target}:{site}", "TMPDIR": str(out)}
     cmd = [*prefix, "env", *[f"{k}={v}" for k, v in env.items()], py, "-m", "refimpl", "train", "li2024",
-           "--preset", "tiny", "--steps", "5", "--out", str(out / "run"), "--quiet"]
+           "--preset", "tiny", "--steps", "5", "--backend", "numba", "--out", str(out / "run"), "--quiet"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=str(out), timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     assert str(target) in subprocess.run(

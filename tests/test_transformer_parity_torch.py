@@ -1,6 +1,6 @@
 """Parity of the spec T NumPy transformer with an independent PyTorch model (torch.nn + autograd).
 
-The torch model (benchmarks/torch_transformer.py) is written the way a PyTorch user would write it: ``nn.Linear``,
+The torch model (examples/torch/transformer.py) is written the way a PyTorch user would write it: ``nn.Linear``,
 ``nn.LayerNorm``
 (ε = 1e−5), ``nn.MultiheadAttention`` (batch_first, boolean causal mask, per-head weights returned),
 ``F.gelu(approximate="tanh")``, ``torch.optim.Adam``. It loads the NumPy parameters
@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch", reason="PyTorch parity test: torch is an op
 nn = torch.nn
 F = torch.nn.functional
 
-from refimpl.benchmarks.torch_transformer import TorchTransformer  # noqa: E402  (after importorskip)
+from refimpl.examples.torch.transformer import TorchTransformer  # noqa: E402  (after importorskip)
 from refimpl.transformer import Adam, forward, init_params, loss_and_grads, preset  # noqa: E402
 
 REL = 1e-10

@@ -1,130 +1,64 @@
 """The validation runner behind ``refimpl validate`` (DESIGN.md, "Validation").
 
 Each module in ``validation/<paper>/`` defines ``run(ctx) -> list[Claim]`` (and optionally
-``ORDER``, an int that sorts modules). The runner imports them, calls ``run`` with a
-:class:`Context`, and writes into the output folder:
+``ORDER``, an int that sorts modules). The runner imports them, calls ``run`` with a context, and
+writes into the output folder:
 
-- ``report.md``: one table per paper — claim, spec reference, measured, expected, verdict, figure;
-- ``results.json``: the same claims with their numbers, the profile, seeds and software versions;
-- the PNG figures the modules saved through ``ctx.figure_path``.
+- ``report.md``: one table per paper — claim, spec reference, the paper's value, measured, expected,
+  verdict, figure;
+- ``report.html``: the same as one self-contained page, a card per claim (:mod:`refimpl.validation.html`);
+- ``results.json``: the same claims with their numbers, the profile, seeds and software versions,
+  everything both reports are drawn from (``refimpl report --from`` redraws them);
+- the PNG figures the modules saved through ``ctx.save_figure``.
 
-Expensive computations go through ``ctx.cached(name, config, fn)``: the result is stored under
-``<out>/.cache/`` keyed by a hash of (name, config, code version), where the code version hashes
-every source file of ``refimpl`` and ``validation``. A rerun with the same inputs and code reuses
-it; an interrupted run resumes from the computations already stored. Files are written atomically.
+A run over some papers or modules merges into the folder's existing report
+(:mod:`refimpl.validation.report`); a run of everything writes a fresh one. Expensive computations go through ``ctx.cached``
+(:mod:`refimpl.validation.context`), stored in the cache folder (``--cache-dir``, default
+``<out>/.cache``; :mod:`refimpl.validation.cache`) under a key that hashes the code they depend
+on (:mod:`refimpl.validation.codedeps`), so a rerun reuses them and an interrupted run resumes.
+
+Engines: without ``workers``/``scheduler``/``scheduler_file``/``client`` the modules run one after
+the other in this process, every computation inline (``distributed`` is never imported). With
+one of them the modules are planned on this process and their computations run on Dask workers
+(:mod:`refimpl.validation.engine`). The results are the same bit for bit, up to the BLAS
+thread count: Dask workers run BLAS on one thread, the serial run on the process's default, and a
+BLAS-heavy result (yang2024/y13) can differ in its last bits between the two (the reported numbers
+do not); a serial run with ``OMP_NUM_THREADS=1`` gives the workers' bytes exactly.
+
+The output folder is checked and locked before any work (:mod:`refimpl.validation.outdir`).
+Ctrl-C raises :class:`ValidationInterrupted` after the lock is released; every cache entry
+written so far is kept, so running the same command again resumes.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import importlib
-import json
-import pickle
 import pkgutil
 import platform
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from refimpl.core.claims import VERDICTS, Claim, verdict  # noqa: F401  (re-exported for modules)
-from refimpl.core.io import atomic_savefig, atomic_write_bytes, atomic_write_text
+from refimpl.validation import report as _report
+from refimpl.validation.cache import Cache
+from refimpl.validation.codedeps import CodeIndex, code_version  # noqa: F401  (re-exported)
+from refimpl.validation.context import Context  # noqa: F401  (re-exported for modules and tests)
+from refimpl.validation.jsonable import jsonable as _jsonable  # noqa: F401
+from refimpl.validation.jsonable import strict as _strict  # noqa: F401
+from refimpl.validation.outdir import LockHeld, OutputLock, check_dir  # noqa: F401
 
 PROFILES = ("quick", "full")
 
 
-def code_version() -> str:
-    """Hash of the package version and every .py file of ``refimpl`` and ``validation``."""
-    import refimpl
-    from refimpl import validation
+class ValidationInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: what was kept and how to resume, in one line (``str(exc)``)."""
 
-    h = hashlib.sha256(refimpl.__version__.encode())
-    for pkg in (refimpl, validation):
-        root = Path(pkg.__file__).parent
-        for path in sorted(root.rglob("*.py")):
-            h.update(str(path.relative_to(root.parent)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _jsonable(obj):
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "__dataclass_fields__"):
-        return asdict(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _strict(obj):
-    """Plain JSON values: arrays become lists, and non-finite floats (inf for "never reached",
-    nan for "not measured") become null, so strict JSON readers accept results.json."""
-    import math
-
-    if isinstance(obj, dict):
-        return {str(k): _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
-        return _strict(obj.tolist())
-    if hasattr(obj, "__dataclass_fields__"):
-        return _strict(asdict(obj))
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-class Context:
-    """What a validation module gets: the profile, where to write, the cache, progress bars."""
-
-    def __init__(self, paper: str, profile: str, out_dir: Path, *, use_cache: bool = True,
-                 progress: bool | None = None, code: str | None = None):
-        self.paper = paper
-        self.profile = profile
-        self.out_dir = Path(out_dir)
-        self.cache_dir = self.out_dir / ".cache"
-        self.use_cache = use_cache
-        self.progress = progress
-        self.code = code or code_version()
-        self.cache_hits = 0
-        self.cache_misses = 0
-
-    def figure_path(self, name: str) -> Path:
-        """Path for a PNG (``name`` without extension), prefixed by the paper."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        return self.out_dir / f"{self.paper}_{name}.png"
-
-    def save_figure(self, fig, name: str) -> str:
-        """Save a matplotlib figure atomically as ``<paper>_<name>.png``; returns the file name."""
-        import matplotlib.pyplot as plt
-
-        path = self.figure_path(name)
-        atomic_savefig(path, fig, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        return path.name
-
-    def cache_key(self, name: str, config: Any) -> str:
-        blob = json.dumps({"name": name, "config": config, "code": self.code}, sort_keys=True, default=_jsonable)
-        return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-    def cached(self, name: str, config: Any, fn: Callable[[], Any]) -> Any:
-        """``fn()``, stored under a hash of (name, config, code version) and reused when present."""
-        path = self.cache_dir / f"{name.replace('/', '_')}-{self.cache_key(name, config)}.pkl"
-        if self.use_cache and path.is_file():
-            try:
-                with open(path, "rb") as fh:
-                    value = pickle.load(fh)
-                self.cache_hits += 1
-                return value
-            except Exception:  # a corrupt entry is recomputed, never trusted
-                pass
-        value = fn()
-        self.cache_misses += 1
-        atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-        return value
+    def __init__(self, written: int, total: int, cache_dir: Path):
+        self.written, self.total, self.cache_dir = written, total, Path(cache_dir)
+        super().__init__(f"interrupted: kept the {written} cache entr{'y' if written == 1 else 'ies'} this run wrote "
+                         f"({total} in {cache_dir}); run the same command again to resume from them")
 
 
 def available_papers() -> list[str]:
@@ -162,75 +96,125 @@ def versions() -> dict:
     return out
 
 
-def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache: bool = True,
-                   progress: bool | None = None, log=print, only: list[str] | None = None) -> dict[str, list[Claim]]:
-    """Run every module of ``papers`` (all when None; with ``only``, just the modules of those
-    names) and write report.md and results.json."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {list(PROFILES)}, got {profile!r}")
-    papers = available_papers() if not papers else papers
+def _short(mod) -> str:
+    return mod.__name__.rsplit(".", 1)[-1]
+
+
+def select(papers: list[str] | None, only: list[str] | None) -> tuple[dict, dict, dict]:
+    """Validate the selection: ({paper: [modules to run]}, scope {paper: None | set}, order)."""
+    allowed = available_papers()
+    papers = allowed if not papers else list(papers)
     for p in papers:
-        if p not in available_papers():
-            raise ValueError(f"unknown paper {p!r}; allowed: {available_papers()}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    code = code_version()
-    results: dict[str, list[Claim]] = {}
-    timings: dict[str, float] = {}
+        if p not in allowed:
+            raise ValueError(f"unknown paper {p!r}; allowed: {allowed}")
+    chosen, scope, order = {}, {}, {}
     for paper in papers:
-        ctx = Context(paper, profile, out_dir, use_cache=use_cache, progress=progress, code=code)
-        claims: list[Claim] = []
         mods = discover(paper)
+        names = [_short(m) for m in mods]
+        order[paper] = names
         if only:
-            names = [m.__name__.rsplit(".", 1)[-1] for m in mods]
             unknown = [o for o in only if o not in names]
             if unknown:
                 raise ValueError(f"unknown validation module(s) {unknown} for {paper}; allowed: {names}")
-            mods = [m for m, n in zip(mods, names) if n in only]
-        for mod in mods:
+            mods = [m for m in mods if _short(m) in only]
+            scope[paper] = {_short(m) for m in mods}
+        else:
+            scope[paper] = None
+        chosen[paper] = mods
+    return chosen, scope, order
+
+
+def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache: bool = True,
+                   progress: bool | None = None, log=print, only: list[str] | None = None, cache_dir=None,
+                   workers: int | None = None, scheduler: str | None = None, scheduler_file: str | None = None,
+                   client=None) -> dict[str, list[Claim]]:
+    """Run every module of ``papers`` (all when None; with ``only``, just the modules of those
+    names), write (merge) report.md, report.html and results.json, and return this run's claims by paper.
+
+    ``workers`` (a local Dask cluster of that many processes), ``scheduler`` / ``scheduler_file``
+    (an existing cluster) or ``client`` (a ``distributed.Client``) run the computations on Dask."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {list(PROFILES)}, got {profile!r}")
+    engines = [x for x in (workers, scheduler, scheduler_file, client) if x is not None]
+    if len(engines) > 1:
+        raise ValueError("give at most one of workers, scheduler, scheduler_file and client")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    chosen, scope, order = select(papers, only)
+    out_dir = check_dir(out_dir, "--out")
+    cache_dir = check_dir(cache_dir if cache_dir is not None else out_dir / ".cache", "--cache-dir")
+    cache = Cache(cache_dir, use_cache=use_cache)
+    merging = bool(papers) or bool(only)
+    if merging:
+        _report.load_results(out_dir)  # a results.json of an unknown version: refused before any work
+    with OutputLock(out_dir, log=log):
+        try:
+            index = CodeIndex.build()
             t0 = time.perf_counter()
-            log(f"[{paper}] {mod.__name__.rsplit('.', 1)[-1]} ({profile}) ...")
-            claims.extend(mod.run(ctx))
-            timings[mod.__name__] = round(time.perf_counter() - t0, 2)
-            log(f"[{paper}]   done in {timings[mod.__name__]:.1f} s")
-        results[paper] = claims
-    write_report(results, profile, out_dir, code, timings)
-    return results
+            if engines:
+                done, engine = _run_dask(chosen, profile, out_dir, cache, index, progress, log,
+                                         workers=workers, scheduler=scheduler, scheduler_file=scheduler_file,
+                                         client=client)
+            else:
+                done, engine = _run_serial(chosen, profile, out_dir, cache, index, progress, log), {"kind": "serial"}
+            engine["wall_s"] = round(time.perf_counter() - t0, 2)
+            engine["cache_entries_written"] = cache.written
+            new = {p: {name: _report.rows_of(claims, name) for (pp, name, claims, _) in done if pp == p}
+                   for p in chosen}
+            timings = {f"refimpl.validation.{p}.{name}": round(s, 2) for (p, name, _, s) in done}
+            # a run of everything writes a fresh report; a run of some papers or modules merges
+            _report.write(out_dir, new=new, scope=scope, module_order=order, profile=profile,
+                          code=index.tree, timings=timings, versions=versions(), engine=engine,
+                          merge_into_existing=merging)
+        except KeyboardInterrupt:
+            raise ValidationInterrupted(cache.written, cache.count(), cache_dir) from None
+    return {p: [c for (pp, _, claims, _) in done if pp == p for c in claims] for p in chosen}
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", "<br>")
+def _run_serial(chosen, profile, out_dir, cache, index, progress, log) -> list:
+    done = []
+    for paper, mods in chosen.items():
+        for mod in mods:
+            ctx = Context(paper, profile, out_dir, progress=progress, cache=cache, index=index)
+            t0 = time.perf_counter()
+            log(f"[{paper}] {_short(mod)} ({profile}) ...")
+            claims = mod.run(ctx)
+            seconds = time.perf_counter() - t0
+            log(f"[{paper}]   done in {seconds:.1f} s")
+            done.append((paper, _short(mod), claims, seconds))
+    return done
 
 
-def write_report(results: dict[str, list[Claim]], profile: str, out_dir: Path, code: str, timings: dict) -> None:
-    n = {v: sum(c.verdict == v for cs in results.values() for c in cs) for v in VERDICTS}
-    lines = [
-        "# refimpl validation report",
-        "",
-        f"Profile `{profile}` · code version `{code}` · {time.strftime('%Y-%m-%d %H:%M:%S %Z')} · "
-        f"{n['pass']} pass, {n['fail']} fail, {n['info']} reported without a verdict.",
-        "",
-        "Each row is a claim of a paper checked numerically: the expectation column states the test, "
-        "with its threshold; `info` rows are measurements reported without a pass/fail test.",
-    ]
-    for paper, claims in results.items():
-        lines += ["", f"## {paper}", "", "| id | claim | spec | measured | expected | verdict | figure |",
-                  "|---|---|---|---|---|---|---|"]
-        for c in claims:
-            fig = f"[{c.figure}]({c.figure})" if c.figure else ""
-            mark = {"pass": "**pass**", "fail": "**FAIL**", "info": "info"}[c.verdict]
-            lines.append("| " + " | ".join(_cell(x) for x in (c.id, c.claim, c.spec, c.measured, c.expected, mark, fig)) + " |")
-        figs = list(dict.fromkeys(c.figure for c in claims if c.figure))
-        for f in figs:
-            lines += ["", f"![{f}]({f})"]
-    lines.append("")
-    atomic_write_text(out_dir / "report.md", "\n".join(lines))
-    payload = {
-        "profile": profile,
-        "code_version": code,
-        "versions": versions(),
-        "timings_s": timings,
-        "papers": {p: [asdict(c) for c in cs] for p, cs in results.items()},
-    }
-    text = json.dumps(_strict(payload), indent=2, default=_jsonable, allow_nan=False)
-    atomic_write_bytes(out_dir / "results.json", text.encode())
+def _run_dask(chosen, profile, out_dir, cache, index, progress, log, *, workers, scheduler, scheduler_file,
+              client) -> tuple[list, dict]:
+    import socket
+
+    try:
+        from refimpl.validation import engine as E
+    except ImportError as exc:
+        raise ValueError(f"running on Dask needs the distributed extra (pip install 'refimpl[distributed]'): {exc}") from None
+
+    if client is not None:
+        cm = contextlib.nullcontext(client)
+    elif workers is not None:
+        cm = E.local_client(workers)
+    else:
+        cm = E.remote_client(scheduler, scheduler_file)
+    with cm as c:
+        hosts = set(c.run(socket.gethostname).values())
+        local = hosts <= {socket.gethostname()}
+        jobs = [E.Job(paper, mod, _short(mod)) for paper, mods in chosen.items() for mod in mods]
+        eng = E.Engine(c, cache=cache, index=index, out_dir=out_dir, profile=profile, progress=progress, log=log,
+                       local=local)
+        eng.run(jobs)
+        n = len(c.scheduler_info().get("workers", {}))
+    info = {"kind": "dask", "workers": n, "local_cluster": workers is not None,
+            "tasks": sum(ts.status == "done" and ts.attempt > 0 for ts in eng.tasks.values())}
+    return [(j.paper, j.name, j.claims, j.compute_s + j.run_s) for j in jobs], info
+
+
+def write_report(results: dict[str, list[Claim]], profile: str, out_dir, code: str, timings: dict) -> None:
+    """Write report.md, report.html and results.json with exactly ``results`` (no merge, no module names)."""
+    new = {p: {None: _report.rows_of(cs, None)} for p, cs in results.items()}
+    _report.write(Path(out_dir), new=new, scope={p: None for p in results}, module_order={}, profile=profile,
+                  code=code, timings=timings, versions=versions(), engine={}, merge_into_existing=False)

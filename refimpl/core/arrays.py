@@ -74,3 +74,31 @@ def check_choice(name: str, value, allowed: Sequence) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+#: the dtypes parameters and batches may hold: float64 (the default) and float32
+FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``dtype`` as a NumPy dtype if it is float64 or float32; ``TypeError`` naming ``name`` otherwise
+    (integer, bool, float16 and complex dtypes are refused, never converted)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float64 or float32, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float64 or float32, got {dt}")
+    return dt
+
+
+def check_float_array(name: str, x, **kw) -> np.ndarray:
+    """:func:`check_array` for a float64/float32 array: integer, bool, float16 or complex data is a
+    ``TypeError`` naming ``name`` and the dtype (never converted silently)."""
+    dt = getattr(x, "dtype", None)
+    if dt is not None and np.dtype(dt) not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {dt}")
+    arr = check_array(name, x, **kw)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {arr.dtype}")
+    return arr

@@ -1,15 +1,15 @@
 """Numba kernels for spec H: the same math as model.py / population.py in fused loops.
 
 ``loss_and_grads_numba``: the prompts in blocks of ``BLOCK`` (their tokens, 256 kB at the
-benchmark size, stay in L2): for each prompt of a block Q x_q, the scores and their maximum
-(pass 1); the exponentials of the whole block's scores in one flat vectorised loop (the ``exp``
-of :mod:`refimpl.core.vmath`); for each prompt the softmax, either loss (spec H5 sample loss or
-spec H6 E_w loss), its softmax backward and Σ_j ds_j key_j (pass 2); then ∇_Q = Σ_b (Σ_j ds_j
-key_j) x_qᵀ over the prompts. X is read from memory once. ``run_gd_numba``: GD on C with the reduced gradient of spec H7 over a population of
-count vectors; it stops at the first non-finite C, loss or gradient and reports the step. Tests
-prove both equal the NumPy path (float64 to ~1e−12; float32, computed in float32 throughout, to
-float32 rounding), and that NaN propagates as in NumPy (the maxima of the stable softmax take a
-NaN like ``np.max``).
+benchmark size, stay in L2): for each prompt of a block Q x_q, the scores and their maximum (pass
+1); the exponentials of the whole block's scores in one flat vectorised loop (the ``exp`` of
+:mod:`refimpl.core.vmath`); for each prompt the softmax, either loss (spec H5 sample loss or spec
+H6 E_w loss), its softmax backward and Σ_j ds_j key_j (pass 2); then ∇_Q = Σ_b (Σ_j ds_j key_j)
+x_qᵀ over the prompts. X is read from memory once. ``run_gd_numba``: GD on C with the reduced
+gradient of spec H7 over a population of count vectors; it stops at the first non-finite C, loss
+or gradient and reports the step. Tests prove both equal the NumPy path (float64 to ~1e−12;
+float32, computed in float32 throughout, to float32 rounding), and that NaN propagates as in NumPy
+(the maxima of the stable softmax take a NaN like ``np.max``).
 
 **Summation order, fixed.** Sums over the tokens j (softmax normaliser, ŷ, the softmax
 backward's Σ attn c) use eight partial sums (:func:`refimpl.core.kernels.vec_sum`), SIMD-friendly;

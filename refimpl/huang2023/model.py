@@ -35,21 +35,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.arrays import check_array, check_choice, check_float_array, float_dtype
 from refimpl.core.ops import softmax_backward, softmax_forward, squared_backward, squared_forward
 from refimpl.core.rng import make_rng
 from refimpl.huang2023.config import Config
 
 PARAM_NAMES = ("Q",)
 BACKENDS = ("numpy", "numba", "numba_parallel")
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _float_dtype(name: str, dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got dtype {dt}")
-    return dt
 
 
 def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
@@ -77,16 +69,7 @@ def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
     if not isinstance(cfg, Config):
         raise TypeError(f"cfg must be a huang2023 Config, got {type(cfg).__name__}")
     make_rng(seed)
-    return {"Q": np.zeros((cfg.dim, cfg.dim), dtype=_float_dtype("dtype", dtype))}
-
-
-def _check_float(name: str, x, **kw) -> np.ndarray:
-    """``check_array`` that refuses integer, bool and float16 arrays (``TypeError`` naming ``name``)."""
-    if isinstance(x, (np.ndarray, np.generic, list, tuple)):
-        dt = np.asarray(x).dtype
-        if dt.kind in "iubf" and dt not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must be float32 or float64, got dtype {dt}")
-    return check_array(name, x, **kw)
+    return {"Q": np.zeros((cfg.dim, cfg.dim), dtype=float_dtype(dtype))}
 
 
 def check_params(params) -> dict:
@@ -95,7 +78,7 @@ def check_params(params) -> dict:
         raise TypeError(f"params must be a dict {{'Q': (d, d)}}, got {type(params).__name__}")
     if "Q" not in params:
         raise ValueError(f"params must hold 'Q' (d, d); got keys {sorted(params)}")
-    Q = _check_float("params['Q']", params["Q"], ndim=2)
+    Q = check_float_array("params['Q']", params["Q"], ndim=2)
     if Q.shape[0] != Q.shape[1]:
         raise ValueError(f"params['Q'] must be square (d, d), got shape {Q.shape}")
     return {"Q": Q}
@@ -108,12 +91,12 @@ def check_batch(batch, d: int, keys=("X", "xq", "y", "yq")) -> dict:
     missing = [k for k in keys if k not in batch]
     if missing:
         raise ValueError(f"batch is missing {missing}; required: X (B, N, d), xq (B, d), y (B, N), yq (B,)")
-    X = _check_float("batch['X']", batch["X"], shape=(None, None, d))
+    X = check_float_array("batch['X']", batch["X"], shape=(None, None, d))
     B, N, _ = X.shape
     if B < 1 or N < 1:
         raise ValueError(f"batch['X'] must have B ≥ 1 prompts and N ≥ 1 tokens, got shape {X.shape}")
     shapes = {"xq": (B, d), "y": (B, N), "yq": (B,)}
-    return {"X": X, **{k: _check_float(f"batch[{k!r}]", batch[k], shape=shapes[k]) for k in keys if k != "X"}}
+    return {"X": X, **{k: check_float_array(f"batch[{k!r}]", batch[k], shape=shapes[k]) for k in keys if k != "X"}}
 
 
 def check_weights(weights, B: int, dtype=np.float64) -> np.ndarray:

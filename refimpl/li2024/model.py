@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.arrays import check_array, check_choice, check_float_array, float_dtype
 from refimpl.core.errors import check_finite
 from refimpl.core.ops import (
     hinge_backward,
@@ -58,20 +58,6 @@ BACKENDS = ("numpy", "numba", "numba_parallel")
 # --------------------------------------------------------------------------------------------
 # parameters
 # --------------------------------------------------------------------------------------------
-FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))  # what params and batches may hold
-
-
-def _float_dtype(dtype) -> np.dtype:
-    """``dtype`` as a NumPy dtype if it is float64 or float32; ``TypeError`` otherwise."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float64 or float32, got {dt}")
-    return dt
-
-
 def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
     """The initial parameters Ψ⁰ (spec L8 [C]).
 
@@ -98,7 +84,7 @@ def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
     TypeError
         If ``dtype`` is not float64 or float32.
     """
-    dt = _float_dtype(dtype)
+    dt = float_dtype(dtype)
     rng = make_rng(seed)
     d, dx, m, m_a, m_b = cfg.data.d, cfg.data.d_x, cfg.model.m, cfg.m_a, cfg.m_b
     W_QK = np.zeros((m_b, d))
@@ -112,18 +98,6 @@ def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
     return {k: v.astype(dt) for k, v in p.items()}
 
 
-def _float_array(name: str, x, **kw) -> np.ndarray:
-    """``check_array`` for a float32/float64 array; integer, bool, float16 or complex data is a
-    ``TypeError`` naming ``name`` and the dtype (never converted silently)."""
-    dt = getattr(x, "dtype", None)
-    if dt is not None and np.dtype(dt) not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {dt}")
-    arr = check_array(name, x, **kw)
-    if arr.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {arr.dtype}")
-    return arr
-
-
 def check_params(params) -> dict:
     """Validate Ψ: the five arrays, float64 or float32 (all the same), consistent shapes, finite.
     Returns them as arrays; ``TypeError``/``ValueError`` naming the offending entry otherwise."""
@@ -132,12 +106,12 @@ def check_params(params) -> dict:
     missing = [k for k in PARAM_NAMES if k not in params]
     if missing:
         raise ValueError(f"params is missing {missing}; required keys: {list(PARAM_NAMES)}")
-    W_Q = _float_array("params['W_Q']", params["W_Q"], ndim=2)
+    W_Q = check_float_array("params['W_Q']", params["W_Q"], ndim=2)
     m_b, d = W_Q.shape
-    W_K = _float_array("params['W_K']", params["W_K"], shape=(m_b, d))
-    W_V = _float_array("params['W_V']", params["W_V"], shape=(None, d))
-    W_O = _float_array("params['W_O']", params["W_O"], shape=(None, W_V.shape[0]))
-    a = _float_array("params['a']", params["a"], shape=(W_O.shape[0],))
+    W_K = check_float_array("params['W_K']", params["W_K"], shape=(m_b, d))
+    W_V = check_float_array("params['W_V']", params["W_V"], shape=(None, d))
+    W_O = check_float_array("params['W_O']", params["W_O"], shape=(None, W_V.shape[0]))
+    a = check_float_array("params['a']", params["a"], shape=(W_O.shape[0],))
     out = {"W_Q": W_Q, "W_K": W_K, "W_V": W_V, "W_O": W_O, "a": a}
     dtypes = {k: str(v.dtype) for k, v in out.items()}
     if len(set(dtypes.values())) > 1:
@@ -151,10 +125,10 @@ def check_batch(batch, d: int) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"batch must be a dict with 'P' (B, d, l+1) and 'z' (B,), got {type(batch).__name__}")
     if "P" not in batch or "z" not in batch:
         raise ValueError("batch must be a dict with 'P' (B, d, l+1) and 'z' (B,)")
-    P = _float_array("batch['P']", batch["P"], shape=(None, d, None))
+    P = check_float_array("batch['P']", batch["P"], shape=(None, d, None))
     if P.shape[0] < 1 or P.shape[2] < 2:
         raise ValueError(f"batch['P'] must have B ≥ 1 prompts and l + 1 ≥ 2 columns, got shape {P.shape}")
-    z = _float_array("batch['z']", batch["z"], shape=(P.shape[0],))
+    z = check_float_array("batch['z']", batch["z"], shape=(P.shape[0],))
     if not np.all(np.abs(z) == 1):
         raise ValueError(f"batch['z'] must hold labels ±1, got values {np.unique(z)[:5]}")
     return P, z

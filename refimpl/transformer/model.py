@@ -42,7 +42,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.arrays import check_choice, check_float_array, float_dtype
 from refimpl.core.ops import (
     hinge_backward,
     hinge_forward,
@@ -137,12 +137,7 @@ def init_params(cfg: TransformerConfig, seed, dtype=np.float64) -> dict[str, np.
         If ``dtype`` is not float64 or float32.
     """
     _check_cfg(cfg)
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float64 or float32, got {dt}")
+    dt = float_dtype(dtype)
     rng = make_rng(seed)
     params = {}
     for name, shape in param_shapes(cfg).items():
@@ -168,21 +163,9 @@ def init_params(cfg: TransformerConfig, seed, dtype=np.float64) -> dict[str, np.
 # --------------------------------------------------------------------------------------------
 # input checks: ValueError / TypeError naming the argument, before any computation
 # --------------------------------------------------------------------------------------------
-FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-
-
 def _check_cfg(cfg) -> None:
     if not isinstance(cfg, TransformerConfig):
         raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__}")
-
-
-def _float_array(name: str, x, shape) -> np.ndarray:
-    """``check_array`` that refuses (instead of converting) integer, bool and float16 arrays."""
-    if isinstance(x, (np.ndarray, np.generic, list, tuple)):
-        dt = np.asarray(x).dtype
-        if dt.kind in "biuf" and dt not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must have dtype float64 or float32, got dtype {dt}")
-    return check_array(name, x, shape=shape)
 
 
 def check_params(params, cfg: TransformerConfig) -> dict:
@@ -198,7 +181,7 @@ def check_params(params, cfg: TransformerConfig) -> dict:
     extra = sorted(set(params) - set(shapes))
     if extra:
         raise ValueError(f"params has keys {extra[:6]} that this config does not use")
-    out = {k: _float_array(f"params[{k!r}]", params[k], s) for k, s in shapes.items()}
+    out = {k: check_float_array(f"params[{k!r}]", params[k], shape=s) for k, s in shapes.items()}
     dtypes = {a.dtype for a in out.values()}
     if len(dtypes) != 1:
         raise TypeError(f"params must all have one dtype (float64 or float32), got a mix of "
@@ -208,7 +191,7 @@ def check_params(params, cfg: TransformerConfig) -> dict:
 
 def check_X(X, cfg: TransformerConfig, name: str = "batch['X']") -> np.ndarray:
     """X must be (B, T, d_in), B, T ≥ 1, finite, float64 or float32; T ≤ max_T with learned positions."""
-    X = _float_array(name, X, (None, None, cfg.d_in))
+    X = check_float_array(name, X, shape=(None, None, cfg.d_in))
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"{name} must have B ≥ 1 and T ≥ 1, got shape {X.shape}")
     if cfg.positions == "learned" and X.shape[1] > cfg.max_T:
@@ -218,7 +201,7 @@ def check_X(X, cfg: TransformerConfig, name: str = "batch['X']") -> np.ndarray:
 
 def check_target(target, out_shape: tuple, cfg: TransformerConfig) -> np.ndarray:
     """target must have the output's shape ((B, T) for readout "all", (B,) for "last"); ±1 for hinge."""
-    t = _float_array("batch['target']", target, out_shape)
+    t = check_float_array("batch['target']", target, shape=out_shape)
     if cfg.loss == "hinge" and not np.all(np.abs(t) == 1):
         raise ValueError(f"batch['target'] must hold labels ±1 for the hinge loss, got values {np.unique(t)[:5]}")
     return t

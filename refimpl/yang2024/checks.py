@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
-from refimpl.core.claims import Claim, verdict
+from refimpl.core.claims import Claim, PaperValue, verdict
 from refimpl.core.stats import log_interp, log_linear_fit, spearman
 from refimpl.core.trajectory import Trajectory
 from refimpl.yang2024.config import Config, preset
@@ -26,6 +26,41 @@ from refimpl.yang2024.population import (
     ridge_predict,
 )
 from refimpl.yang2024.train import run_gd
+
+# --------------------------------------------------------------------------------------------
+# what the paper reports for the rows' quantities (spec Y §6: its figures and their settings)
+# --------------------------------------------------------------------------------------------
+_DOC = "docs/math/yang2024.md#"
+FIG2_SETTING = {"N": 30, "K": 200, "d": 100, "m": 20, "optimizer": "Adam", "lr": 1e-4, "batch": 256,
+                "n_train": 10000, "n_test": 200}
+FIG2A_PAPER = PaperValue(
+    "the training loss and the in-domain and OOD inference losses fall together, OOD above in-domain "
+    "(Y5 model, H = 64; N = 30, K = 200, d = 100, m = 20, Adam lr 1e−4, batch 256, 10 000 training tasks)",
+    "Fig. 2(a)", _DOC + "Y-fig2", numbers={**FIG2_SETTING, "H": 64})
+FIG2B_PAPER = PaperValue(
+    "the three curves fall together, OOD above in-domain (4-layer transformer, d_model 256, d_ff 512, H = 8; "
+    "N = 30, K = 200, d = 100, m = 20, Adam lr 1e−4, batch 256)",
+    "Fig. 2(b)", _DOC + "Y-fig2", numbers={**FIG2_SETTING, "H": 8, "layers": 4, "d_model": 256, "d_ff": 512})
+FIG3_PAPER = PaperValue(
+    "a sharp V with its minimum exactly 0 at N = m = 100 (N from 50 to 150), not monotone further out; the spec's "
+    "closed-form reference, not read off the paper: 5.8e−3 at N = 50, 1.3e−3 at 95, 0 at 100, 1.2e−3 at 105, "
+    "5.9e−3 at 150",
+    "Fig. 3 (shape; the digits are spec Y §6's reference, computed when the spec was written)", _DOC + "Y-fig3",
+    numbers={"m": 100, "argmin_N": 100, "gap_min": 0.0,
+             "spec_reference_gap": {"50": 5.8e-3, "90": 4.6e-3, "95": 1.3e-3, "99": 6e-5, "100": 0.0, "101": 5e-5,
+                                    "105": 1.2e-3, "110": 3.6e-3, "150": 5.9e-3}})
+FIG4_PAPER = PaperValue(
+    "H < 30 = N stalls far from the minimum, H = 30 keeps descending slowly, H = 400 is unstable "
+    "(Fig. 2 settings: N = 30, Adam lr 1e−4)",
+    "Fig. 4", _DOC + "Y-fig4", numbers={"N": 30, "H_slow": 30, "H_unstable": 400, "lr": 1e-4})
+FIG5A_PAPER = PaperValue(
+    "best final loss at H = 4 (4-layer transformer, 100 s of training per H ∈ {1, 2, 4, 8, 16, 32, 64}); "
+    "too small an H does not converge",
+    "Fig. 5(a)", _DOC + "Y-fig5", numbers={"best_H": 4, "budget_s": 100, "H": [1, 2, 4, 8, 16, 32, 64]})
+FIG5B_PAPER = PaperValue(
+    "in the same 100 s a larger H completes fewer steps and its loss descends more slowly",
+    "Fig. 5(b)", _DOC + "Y-fig5", numbers={"budget_s": 100, "H": [1, 2, 4, 8, 16, 32, 64]})
+
 
 # --------------------------------------------------------------------------------------------
 # Y10 — Proposition 1: ζ₀ > 0 iff H ≥ N (generic Q⁰) and distinct prompt tokens
@@ -190,7 +225,7 @@ def check_y13(m: dict) -> Claim:
                  f"{gaps[0]:.2e}/"
                  f"{gaps[-1]:.2e}; "
                  f"‖λ̂‖ < ‖λ̂_τ‖ for all prompts iff N < m: {bool(np.all(under[Ns < mm] == 1) and np.all(under[Ns > mm] == 0))}",
-                 f"argmin = m, gap ≤ {Y13_ZERO:g}", verdict(bool(ok)), numbers=m)
+                 f"argmin = m, gap ≤ {Y13_ZERO:g}", verdict(bool(ok)), numbers=m, paper=FIG3_PAPER)
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,7 +342,7 @@ def check_fig4_floor(m: dict, late_fall: float = FLOOR_LATE_FALL, gap: float = F
         f"every H < N = {N}: fall < {100 * late_fall:.0f}% over the last 20% and final ≥ {gap:g}× every H ≥ N final",
         verdict(ok),
         numbers={"final": {str(k): v for k, v in final.items()},
-                 "late_fall": {str(k): v for k, v in m["late_fall"].items()}})
+                 "late_fall": {str(k): v for k, v in m["late_fall"].items()}}, paper=FIG4_PAPER)
 
 
 # ============================================================================================
@@ -336,7 +371,7 @@ def check_fig2b(run: Trajectory, setting: str = "", fall: float = FIG2B_FALL, oo
         + f"); OOD > in-domain at {100 * frac:.0f}% of {len(ind)} records after {run.steps_done} steps",
         f"each curve's last record ≤ {fall:g} × its first; OOD > in-domain at ≥ {100 * ood_above:.0f}% of records",
         verdict(ok), numbers={"step": run.records["step"], "train": tr, "in": ind, "ood": ood, "ratios": ratios,
-                              "ood_above_frac": frac})
+                              "ood_above_frac": frac}, paper=FIG2B_PAPER)
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,7 +400,7 @@ def check_fig5_best_h(runs: dict, setting: str = "", small_h: int = FIG5_SMALL_H
         f"the lowest final loss at H ≤ {small_h} (paper: best at H = 4; its remark that too small an H does not "
         f"converge is not tested by this row)", verdict(best is not None and best <= small_h),
         numbers={"H": Hs, "final": [final[H] for H in Hs], "best_H": best,
-                 "steps": [runs[H].steps_done for H in Hs]})
+                 "steps": [runs[H].steps_done for H in Hs]}, paper=FIG5A_PAPER)
 
 
 def check_fig5_steps(runs: dict, setting: str = "", rho_max: float = FIG5_STEPS_RHO,
@@ -385,7 +420,8 @@ def check_fig5_steps(runs: dict, setting: str = "", rho_max: float = FIG5_STEPS_
         + "; median step time " + ", ".join(f"{m:.0f}" for m in ms) + f" ms; Spearman ρ(H, steps) = {rho:.2f}; "
         f"steps(H={Hs[-1]}) / steps(H={Hs[0]}) = {r:.2f}; training time per run {min(budget):.1f}–{max(budget):.1f} s",
         f"ρ ≤ {rho_max:g} and steps(H_max)/steps(H_min) ≤ {ratio:g}", verdict(rho <= rho_max and r <= ratio),
-        numbers={"H": Hs, "steps": steps, "median_step_ms": ms, "rho": rho, "ratio": r, "train_time": budget})
+        numbers={"H": Hs, "steps": steps, "median_step_ms": ms, "rho": rho, "ratio": r, "train_time": budget},
+        paper=FIG5B_PAPER)
 
 
 def loss_at_step(run: Trajectory, step: float) -> float:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.arrays import check_choice, check_float_array, float_dtype
 from refimpl.core.ops import softmax_backward, softmax_forward
 from refimpl.core.rng import make_rng
 from refimpl.yang2024.population import Population, excess_and_grad, population
@@ -39,17 +39,6 @@ from refimpl.yang2024.population import Population, excess_and_grad, population
 PARAM_NAMES = ("Q", "w")
 BACKENDS = ("numpy", "numba")
 LOSSES = ("population", "sample")
-FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-
-
-def _float_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float64 or float32, got {dt}")
-    return dt
 
 
 def init_params(cfg, seed, dtype=np.float64) -> dict:
@@ -75,7 +64,7 @@ def init_params(cfg, seed, dtype=np.float64) -> dict:
     TypeError
         If ``dtype`` is not float64 or float32.
     """
-    dt = _float_dtype(dtype)
+    dt = float_dtype(dtype)
     rng = make_rng(seed)
     Q = cfg.beta * rng.standard_normal((cfg.H, cfg.d, cfg.d))  # (H, d, d)  spec Y6: Q⁰ ~ N(0, β²)
     w = np.zeros((cfg.H, cfg.K))  # (H, K)  spec Y6: w⁰ = 0
@@ -85,16 +74,6 @@ def init_params(cfg, seed, dtype=np.float64) -> dict:
 # --------------------------------------------------------------------------------------------
 # input checks (before any kernel runs, the same on every backend)
 # --------------------------------------------------------------------------------------------
-def _float_array(name: str, x, **kw) -> np.ndarray:
-    """``check_array`` that refuses integer, bool and float16 arrays (``TypeError`` naming ``name``)."""
-    if isinstance(x, np.ndarray) and x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {x.dtype}")
-    a = check_array(name, x, **kw)
-    if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float64 or float32 array, got dtype {a.dtype}")
-    return a
-
-
 def check_params(params, d: int | None = None, K: int | None = None) -> dict:
     """``{"Q" (H, d, d), "w" (H, K)}`` validated: a dict, both keys, float32/float64 of one dtype,
     the shapes, finite entries; errors name ``params['Q']`` / ``params['w']``."""
@@ -103,10 +82,10 @@ def check_params(params, d: int | None = None, K: int | None = None) -> dict:
     for k in PARAM_NAMES:
         if k not in params:
             raise ValueError(f"params['{k}'] is missing; params must hold 'Q' (H, d, d) and 'w' (H, K)")
-    Q = _float_array("params['Q']", params["Q"], shape=(None, d, d))
+    Q = check_float_array("params['Q']", params["Q"], shape=(None, d, d))
     if Q.shape[1] != Q.shape[2]:
         raise ValueError(f"params['Q'] must have shape (H, d, d), got {Q.shape}")
-    w = _float_array("params['w']", params["w"], shape=(Q.shape[0], K))
+    w = check_float_array("params['w']", params["w"], shape=(Q.shape[0], K))
     if Q.dtype != w.dtype:
         raise TypeError(f"params['Q'] and params['w'] must have one dtype, got dtype {Q.dtype} and {w.dtype}")
     return {"Q": Q, "w": w}
@@ -129,7 +108,7 @@ def check_batch(params, batch, need: tuple = (), *, N=None, tau=None, why: str =
         raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
     if "V_all" not in batch:
         raise ValueError("batch['V_all'] (d, K) is missing")
-    V_all = _float_array("batch['V_all']", batch["V_all"], ndim=2)
+    V_all = check_float_array("batch['V_all']", batch["V_all"], ndim=2)
     d, K = V_all.shape
     if "N" not in batch and N is None:
         raise ValueError("batch['N'] (the prompt length) is missing")
@@ -140,7 +119,7 @@ def check_batch(params, batch, need: tuple = (), *, N=None, tau=None, why: str =
         if key not in batch:
             raise ValueError(f"batch['{key}'] is missing{f' ({why} needs it)' if why else ''}")
         shape = {"Z_all": (None, K), "y_all": (None, K)}.get(key, (out["y_all"].shape[0] if "y_all" in out else None, N))
-        out[key] = _float_array(f"batch['{key}']", batch[key], shape=shape)
+        out[key] = check_float_array(f"batch['{key}']", batch[key], shape=shape)
     return params, out
 
 

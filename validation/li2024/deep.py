@@ -37,6 +37,7 @@ from refimpl.experiments.li_deep import li_attention_trajectory, li_error_curve,
 from refimpl.li2024 import preset as li_preset
 from refimpl.li2024.checks import deep as dchecks
 from refimpl.li2024.checks import ood as ochecks
+from refimpl.li2024.checks import paper as PAPER
 from refimpl.li2024.metrics import error_curve
 from refimpl.transformer.config import preset
 from refimpl.validation.li2024 import ood
@@ -50,7 +51,7 @@ PROFILE = {
              "snapshot_every": 50, "eval_every": 100, "n": 1000, "n_traj": 1000},
 }
 MODEL = "3-layer GPT-2"
-E7_PAPER = {"start": (0.43, 0.52), "end": (0.77, 0.88)}  # spec L §6 E7
+E7_PAPER = PAPER.E7  # spec L §6 E7 (refimpl.li2024.checks.paper)
 
 
 def _tcfg(base, p):

@@ -18,6 +18,7 @@ import numpy as np
 from refimpl.core.claims import Claim
 from refimpl.li2024 import preset
 from refimpl.li2024.checks import mechanism as checks
+from refimpl.li2024.checks import paper as PAPER
 from refimpl.li2024.checks.training import L16_FINAL_ATTN
 from refimpl.validation.li2024._common import fitter
 
@@ -27,12 +28,7 @@ PROFILE = {
     "full": {"seeds": (0, 1, 2), "snapshot_every": 25, "n_traj": 4000, "n_ablation": 100_000},
 }
 # the expectations are in refimpl/li2024/checks/mechanism.py; these are the paper's E6 values (spec L §6)
-PAPER_E6 = {
-    "attn_same": (0.42, 1.0),  # (b) same-pattern attention mass, start → end
-    "attn_other_end": 0.0,  # (b) "other" → 0
-    "feature_angle": (np.pi / 2, (0.35, 0.40)),  # (c) angle of the feature block to µ̄, start → end band (rad)
-    "label_angle_end": {"pos": 0.0, "neg": np.pi},  # (d) "→ small" for a_i > 0, "→ near π" for a_i < 0
-}
+PAPER_E6 = PAPER.E6  # (b) attention masses, (c) feature angle, (d) label angle (refimpl.li2024.checks.paper)
 
 
 def run(ctx) -> list[Claim]:

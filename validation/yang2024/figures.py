@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refimpl.core.claims import Claim, verdict
-from refimpl.yang2024.checks import check_fig4_floor, measure_fig4_floor, measure_y12
+from refimpl.yang2024.checks import FIG2A_PAPER, FIG4_PAPER, check_fig4_floor, measure_fig4_floor, measure_y12
 from refimpl.yang2024.config import Config, preset
 from refimpl.yang2024.data import make_data, sample_prompts
 from refimpl.yang2024.model import init_params, predict
@@ -91,7 +91,8 @@ def run(ctx) -> list[Claim]:
         f"{main['in'][0]:.2e} → {main['in'][-1]:.2e}, OOD {main['ood'][0]:.2e} → {main['ood'][-1]:.2e}; "
         f"OOD > in-domain at {100 * ood_above:.0f}% of records",
         "all three fall; OOD above in-domain at ≥ 90% of records", verdict(fall and ood_above >= 0.9),
-        figure=f2, numbers={"excess": main["excess"], "in": main["in"], "ood": main["ood"], "t": main["t"]}))
+        figure=f2, numbers={"excess": main["excess"], "in": main["in"], "ood": main["ood"], "t": main["t"]},
+        paper=FIG2A_PAPER))
     y12 = main["y12"]
     claims.append(Claim(
         "Y12-fig2", "value reached on the Fig. 2 configuration (Adam): (1/K)‖ŷ − Aᵀy‖²", "spec Y12",
@@ -123,7 +124,7 @@ def run(ctx) -> list[Claim]:
         + ("; fall over the last 20% of steps for H < N: " + ", ".join(f"H={H}: {100 * v:.0f}%" for H, v in late.items())
            + " (still falling: not a stall)" if late and min(late.values()) > 0.05 else ""),
         f"every H < N = {N} ends above every N ≤ H ≤ {cfg.H}", verdict(stall), figure=f4,
-        numbers={"final": {str(k): v for k, v in final.items()}}))
+        numbers={"final": {str(k): v for k, v in final.items()}}, paper=FIG4_PAPER))
     big = max(runs)
     r = runs[big]
     rough = float(np.mean(np.diff(np.log(np.maximum(r["excess"], 1e-300))) > 0))
@@ -131,7 +132,7 @@ def run(ctx) -> list[Claim]:
         "Fig4-largeH", f"large H (= {big}) is unstable at the paper's step size", "spec Y §6 Fig. 4",
         f"H={big}: {100 * rough:.0f}% of recorded intervals increase L − L*; final {final[big]:.2e}; "
         f"H=N={N}: final {final.get(N, float('nan')):.2e}",
-        "reported (shape, not a threshold)", "info", figure=f4, numbers={"frac_increasing": rough}))
+        "reported (shape, not a threshold)", "info", figure=f4, numbers={"frac_increasing": rough}, paper=FIG4_PAPER))
     fl = prof["floor"]
     floor = ctx.cached("yang2024/fig4_floor", {**fl, "cfg": cfg.to_dict(), "seed": prof["seed"]},
                        lambda: measure_fig4_floor(cfg, fl["Hs"], fl["lr"], fl["steps"], prof["seed"],

@@ -101,7 +101,7 @@ def run(ctx) -> list[Claim]:
     runs = {}
     for H in prof["Hs"]:
         runs[H] = ctx.cached(f"yang2024/transformer_fig5_H{H}", {**prof, "H": H},
-                             lambda H=H: fig5_run(_tcfg(prof, ycfg, H), data, prof, ctx.progress))
+                             lambda H=H: fig5_run(_tcfg(prof, ycfg, H), data, prof, ctx.progress), exclusive=True)
     s5 = setting + f", {prof['budget_s']:g} s of training per H (paper: 100 s on its GPU)"
     claims5 = [checks.check_fig5_best_h(runs, s5), checks.check_fig5_steps(runs, s5), checks.fig5_per_iteration(runs, s5)]
     f5 = fig5(ctx, runs, ycfg, prof)

@@ -20,6 +20,7 @@ module              claims
 ``pruning``         L15 (i)–(iv), E4, E5
 ``mechanism``       L16 (Proposition 1), L17 (Proposition 2), E6
 ``deep``            E1, E2, E7 with the 3-layer GPT-2 of spec T
+``paper``           the paper's values of the rows (``PaperValue``), and the numbers the figures draw
 ==================  ===============================================================================
 
 Model math the checks use lives model-side: ``refimpl.li2024.metrics`` (test-time error, hinge,
@@ -27,8 +28,8 @@ attention, error curves), ``refimpl.li2024.pruning`` (spec L9 masks), ``refimpl.
 (the E3 learners); every statistic is in ``refimpl.core.stats``.
 """
 
-from refimpl.li2024.checks import classical, deep, generalization, mechanism, ood, pruning, training
+from refimpl.li2024.checks import classical, deep, generalization, mechanism, ood, paper, pruning, training
 from refimpl.li2024.checks._common import Fit, first_length_below, fmt, plain_fit
 
-__all__ = ["training", "generalization", "ood", "classical", "pruning", "mechanism", "deep",
+__all__ = ["training", "generalization", "ood", "classical", "pruning", "mechanism", "deep", "paper",
            "Fit", "plain_fit", "fmt", "first_length_below"]

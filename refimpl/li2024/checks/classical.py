@@ -31,6 +31,7 @@ import numpy as np
 from refimpl.core.claims import Claim, verdict
 from refimpl.core.stats import binomial_strata, mean_of_independent, stratified_rate
 from refimpl.core.trajectory import Trajectory
+from refimpl.li2024.checks import paper as PAPER
 from refimpl.li2024.checks._common import fmt
 from refimpl.li2024.classical import LEARNERS, classical_errors
 from refimpl.li2024.data import Instance, prompt_rng, sample_batch
@@ -48,12 +49,9 @@ E3_STRATA_SPLIT = 3  # strata by k = # contexts sharing the query's pattern: {0}
 E3_MIN_EXPECTED = 50  # a stratum expected to get fewer candidates than this is merged upward [C]
 E3_RNG_TAG = 3003  # key of the E3 prompt streams in prompt_rng (distinct from other measurements)
 
-# spec L §6 E3, values read off the paper's plot at l = 20 (a learner not listed: not given)
-E3_PAPER_L20 = {
-    0.8: {"icl": 1e-3},  # "ICL below 1e−3", ≈ logistic, both best (an upper bound, drawn as such)
-    0.6: {"icl": 1.5e-3, "logistic": 3.5e-3, "1nn": 7e-3, "3nn": 9e-3, "svm_gauss": 1.3e-2, "svm_linear": 3.5e-2},
-}
-E3_PAPER_NOTE = {0.8: "ICL < 1e-3 ≈ logistic regression, both best"}
+# spec L §6 E3, values read off the paper's plot at l = 20 (a learner not listed: not given):
+E3_PAPER_L20 = PAPER.E3_AT_20  # {α': {learner: error}} (refimpl.li2024.checks.paper)
+E3_PAPER_NOTE = PAPER.E3_NOTE
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,4 +224,5 @@ def check_e3_icl_vs_classical(cells_by_seed: Sequence[Sequence[dict]], seeds: Se
                       "diff_se_per_seed": diff_se, "error": err_at, "error_se": se_at, "pass": ok},
             "paper_l20": {str(a): v for a, v in E3_PAPER_L20.items()},
         },
+        paper=PAPER.E3_VALUE.get(a_key),
     )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from refimpl.core.claims import Claim, verdict
+from refimpl.li2024.checks import paper as PAPER
 
 
 # --------------------------------------------------------------------------------------------
@@ -41,7 +42,8 @@ def compare_at_length(deep: Sequence[dict], shallow: Sequence[dict], at: int = 2
         + "; deep per seed (S1 = " + ", ".join(f"{s:g}" for s in S1s) + "): "
         + "; ".join(f"seed {k}: " + ", ".join(f"{v:.1e}" for v in row) for k, row in zip(labels, per_seed)),
         "reported; paper (GPT-2) at l = 20: 2e-3, 3.5e-3, 1.3e-2, 2–2.5e-2, 3–4.5e-2 for S1 = 1.3 … 0.5", "info",
-        numbers={"S1": S1s, "deep": [d[s] for s in S1s], "one_layer": [o[s] for s in S1s], "deep_per_seed": per_seed})
+        numbers={"S1": S1s, "deep": [d[s] for s in S1s], "one_layer": [o[s] for s in S1s], "deep_per_seed": per_seed},
+        paper=PAPER.E1_VALUE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,7 +92,8 @@ def check_e7_every_layer(trajs: Sequence[dict], rise: float = E7_RISE) -> Claim:
                     else f"layer {k}: –" for k in range(L)),
         f"every layer, every seed: end − start ≥ {rise:g} (paper: 0.43–0.52 → 0.77–0.88 in each layer)",
         verdict(bool(np.all(d >= rise))),
-        numbers={"start": s["start"], "end": s["end"], "rise": d, "half_step": s["half_step"]})
+        numbers={"start": s["start"], "end": s["end"], "rise": d, "half_step": s["half_step"]},
+        paper=PAPER.E7_VALUE)
 
 
 def check_e7_peak(trajs: Sequence[dict], final: float = E7_FINAL) -> Claim:
@@ -104,4 +107,4 @@ def check_e7_peak(trajs: Sequence[dict], final: float = E7_FINAL) -> Claim:
         "highest end-of-training head-mean mass: " + ", ".join(f"seed {t['seed']}: {p:.2f} (layer {k})"
                                                               for t, p, k in zip(trajs, peak, layer)),
         f"≥ {final:g} at every seed (paper: 0.77–0.88)", verdict(bool(np.all(peak >= final))),
-        numbers={"peak": peak, "layer": layer})
+        numbers={"peak": peak, "layer": layer}, paper=PAPER.E7_PEAK_VALUE)

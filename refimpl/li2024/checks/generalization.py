@@ -12,6 +12,7 @@ import numpy as np
 from refimpl.core.claims import Claim, verdict
 from refimpl.core.stats import loglog_fit
 from refimpl.core.trajectory import Trajectory
+from refimpl.li2024.checks import paper as PAPER
 from refimpl.li2024.checks._common import Fit, first_length_below, fmt
 from refimpl.li2024.config import Config
 from refimpl.li2024.data import all_tasks, coverage, prompt_rng, training_tasks
@@ -116,6 +117,7 @@ def check_l13c_iterations_vs_alpha(fit: Fit, base: Config, alphas: Sequence[floa
         verdict=verdict(inside),
         numbers={"alphas": np.asarray(alphas), "seeds": list(seeds), "iterations": its, "fit": fitres,
                  "threshold": threshold, "expected_slope": L13C_EXPONENT},
+        paper=PAPER.L13C_VALUE,
     )
 
 
@@ -162,6 +164,7 @@ def check_l13d_min_train_length(fit: Fit, base: Config, alphas: Sequence[float],
         verdict=verdict(passed),
         numbers={"alphas": np.asarray(alphas), "lengths": list(lengths), "l_min": lmin, "steps": steps,
                  "fit": fitres, "slope": slope},
+        paper=PAPER.L13D_TRAIN_VALUE,
     )
 
 
@@ -193,4 +196,5 @@ def check_l13d_test_length(runs: Sequence[Trajectory], alphas_test: Sequence[flo
         verdict=verdict(passed),
         numbers={"alphas_test": a, "lengths": np.asarray(lengths), "l_star": lstar, "slope": slope, "fit": fitres,
                  "curves": {str(k): [c["error"] for c in v] for k, v in curves.items()}, "eps": eps},
+        paper=PAPER.L13D_TEST_VALUE,
     )

@@ -17,6 +17,7 @@ import numpy as np
 from refimpl.core.claims import Claim, verdict
 from refimpl.core.stats import paired_difference
 from refimpl.core.trajectory import Trajectory
+from refimpl.li2024.checks import paper as PAPER
 from refimpl.li2024.checks._common import fmt
 from refimpl.li2024.checks.training import L16_FINAL_ATTN
 from refimpl.li2024.data import Instance, prompt_rng, sample_batch
@@ -199,6 +200,7 @@ def check_l16_attention_split(trajs: Sequence[dict], final: float = L16_FINAL_AT
         numbers={"seeds": [t["seed"] for t in trajs], "attn_same_start": same0, "attn_same_end": same1,
                  "attn_other_start": other0, "attn_other_end": other1, "ood_attn_same_end": ood_same,
                  "ood_attn_other_end": ood_other, "final": final, "other_max": other_max},
+        paper=PAPER.E6B_VALUE,
     )
 
 
@@ -344,6 +346,7 @@ def check_l17_row_kinds(runs: Sequence[Trajectory], min_large_frac: float = L17_
                  **{key: col(key) for key in kinds[0] if "/" in key},
                  "threshold": kinds[0]["threshold"], "feature_angle_max": feature_angle,
                  "label_angle_tol": label_angle, "small_norm_ratio": small_ratio, "small_norm_max": small_norm},
+        paper=PAPER.E6CD_VALUE,
     )
 
 

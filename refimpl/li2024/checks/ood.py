@@ -10,6 +10,7 @@ import numpy as np
 
 from refimpl.core.claims import Claim, verdict
 from refimpl.core.trajectory import Trajectory
+from refimpl.li2024.checks import paper as PAPER
 from refimpl.li2024.checks._common import first_length_below, fmt
 from refimpl.li2024.data import prompt_rng, with_ood
 from refimpl.li2024.metrics import error_curve
@@ -54,6 +55,7 @@ def check_l14_s1(curves_by_seed: Sequence[dict], eps: float = L14_EPS, at: int =
                  f"2–2.5e-2, 3–4.5e-2 for S1 = 1.3 … 0.5",
         verdict=verdict(ok_sep and falling),
         numbers={"S1": S1s, "lengths": lengths, "error_at": err_at, "error_half": err_half},
+        paper=PAPER.E1_VALUE,
     )
 
 
@@ -74,6 +76,7 @@ def check_l14_plateau(curves_by_seed: Sequence[dict], ratio: float = L14_PLATEAU
         expected=f"ratio ≥ {ratio:g} for every S1 < 1 and seed (a plateau: less than a {1 / ratio:g}× fall)",
         verdict=verdict(bool(np.all(r >= ratio))),
         numbers={"S1": small, "ratio": r, "l_max": lengths[-1]},
+        paper=PAPER.E1_PLATEAU,
     )
 
 
@@ -173,4 +176,5 @@ def check_e2_length_vs_alpha(curves_by_seed: Sequence[dict], eps: float = E2_EPS
         numbers={"lstar": {f"{k[0]}/{k[1]}": v for k, v in lstar.items()}, "lengths": lengths,
                  "area": {f"{k[0]}/{k[1]}": v for k, v in area.items()},
                  "mean": {f"{k[0]}/{k[1]}": v for k, v in mean.items()}},
+        paper=PAPER.E2_VALUE,
     )

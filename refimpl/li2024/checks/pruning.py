@@ -17,6 +17,7 @@ import numpy as np
 from refimpl.core.claims import Claim, verdict
 from refimpl.core.stats import residual_slope
 from refimpl.core.trajectory import Trajectory
+from refimpl.li2024.checks import paper as PAPER
 from refimpl.li2024.checks._common import Fit, fmt
 from refimpl.li2024.config import Config
 from refimpl.li2024.data import prompt_rng
@@ -194,6 +195,7 @@ def check_l15i_bimodal(meas: Sequence[dict], fraction=L15I_FRACTION, ratio: floa
                  "small_fraction": frac, "median_small": med_s, "median_large": med_l, "init_scale": scale,
                  "threshold": meas[0]["threshold"], "largest_gap": gaps, "rows_below_gap": below,
                  "spec_ref": ref},
+        paper=PAPER.L15I_VALUE,
     )
 
 
@@ -239,6 +241,7 @@ def check_l15ii_small_rows(meas: Sequence[dict], setting: str, rel: float = L15I
         numbers={"setting": setting, "seeds": [d["seed"] for d in meas], "n_small": ns, "hinge_unpruned": h0,
                  "error_unpruned": e0, "d_hinge": dh, "d_hinge_se": dh_se, "d_error": de,
                  "rel": rel, "abs": abs_},
+        paper=PAPER.L15II_OOD_VALUE if setting == "ood" else None,
     )
 
 
@@ -322,6 +325,7 @@ def check_l15ii_which_m(points: Sequence[dict], M1_fixed: int = 6, M2_fixed: int
         verdict="info",
         numbers={"points": list(points), "slope_M1": s1, "slope_M2": s2, "M1": m1s, "residual_M1": r1,
                  "M2": m2s, "residual_M2": r2, "closer": closer, "n_within_bound": n_ok},
+        paper=PAPER.L15II_M_VALUE,
     )
 
 
@@ -402,6 +406,7 @@ def check_l15iv_magnitude_vs_random(meas: Sequence[dict], setting: str, rates=L1
                            "hinge_random": np.array([s["random"]["hinge"] for s in S]),
                            "hinge_unpruned": np.array([s["unpruned"]["hinge"] for s in S]),
                            "small_fraction": np.array([s["n_small"] / s["m"] for s in S])}},
+        paper=PAPER.L15IV_OOD_VALUE if setting == "ood" else None,
     )
 
 
@@ -409,10 +414,7 @@ def check_l15iv_magnitude_vs_random(meas: Sequence[dict], setting: str, rates=L1
 # E4: magnitude vs random pruning, OOD α' = 0.6
 # --------------------------------------------------------------------------------------------
 E4_RANDOM_FROM = 0.1  # random pruning must be worse than magnitude pruning at every grid rate ≥ 10%
-PAPER_E4 = {  # spec L §6 E4, classification error read off the authors' plot (rate, error)
-    "magnitude": ((0.0, 7e-3), (0.16, 7e-3), (0.40, 3e-2)),
-    "random": ((0.0, 7e-3), (0.10, 1.1e-2), (0.40, 4.5e-2)),
-}
+PAPER_E4 = PAPER.E4_CURVES  # spec L §6 E4, classification error read off the authors' plot (rate, error)
 
 
 def check_e4(meas: Sequence[dict], setting: str = "ood", rel: float = L15II_REL, abs_: float = L15II_ABS,
@@ -469,6 +471,7 @@ def check_e4(meas: Sequence[dict], setting: str = "ood", rel: float = L15II_REL,
                  "small_fraction": np.array([s["n_small"] / s["m"] for s in S]),
                  "norms": [d["norms"] for d in meas], "threshold": meas[0]["threshold"],
                  "flat_ok": ok_flat, "random_ok": ok_rand, "paper": PAPER_E4},
+        paper=PAPER.E4_VALUE if setting == "ood" else None,
     )
 
 

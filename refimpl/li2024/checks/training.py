@@ -10,6 +10,7 @@ import numpy as np
 
 from refimpl.core.claims import Claim, verdict
 from refimpl.core.trajectory import Trajectory
+from refimpl.li2024.checks import paper as PAPER
 from refimpl.li2024.checks._common import fmt
 from refimpl.li2024.data import prompt_rng
 from refimpl.li2024.metrics import measure
@@ -58,6 +59,7 @@ def check_l13a_unseen_error(runs: Sequence[Trajectory], tests: Sequence[dict],
         verdict=verdict(bool(np.all(hi <= target))),
         numbers={"seeds": seeds, "n_test": n, "error_unseen": err, "error_unseen_ci95_hi": hi,
                  "hinge_unseen": hinge, "train_wall_s": wall},
+        paper=PAPER.L13A_VALUE,
     )
 
 
@@ -104,4 +106,5 @@ def check_l16_attention_rise(runs: Sequence[Trajectory], uniform_tol: float = L1
                  f"(spec prototype 0.41 → 0.90 by step 1000)",
         verdict=verdict(bool(np.all(np.abs(a0 - uniform) <= uniform_tol) and np.all(a1 >= final))),
         numbers={"attn_same_start": a0, "attn_same_end": a1, "uniform": uniform},
+        paper=PAPER.E6B_VALUE,
     )

@@ -1,18 +1,42 @@
-"""PyTorch model of spec T, written as a PyTorch user would write it: ``nn.Linear``,
-``nn.LayerNorm`` (ε = 1e−5), ``nn.MultiheadAttention`` (batch_first, boolean causal mask, per-head
-weights returned), ``F.gelu(approximate="tanh")``; loads refimpl's parameter dict
-(``in_proj_weight`` = [W_Q; W_K; W_V]). Used by tests/test_transformer_parity_torch.py and as the
-torch competitor of ``refimpl bench --model transformer``.
+"""The spec T transformer in PyTorch, as a PyTorch user writes it: ``nn.Linear``, ``nn.LayerNorm``
+(ε = 1e−5), ``nn.MultiheadAttention`` (batch_first, boolean causal mask), ``F.gelu(approximate=
+"tanh")`` or ReLU, learned positions, post-norm (Vaswani) or pre-norm with a final norm (GPT-2),
+read-out at every position or the last, squared or hinge loss; autograd + ``torch.optim.Adam``.
 
-Imports torch at module level: import this module only where torch is installed.
+    model = Model(params, n_layers=3, n_heads=2, norm="pre", activation="gelu", causal=True,
+                  positions="learned", readout="last", loss="hinge")
+    loss, outputs = model.compute_loss({"X": X, "target": target})
+
+``params`` is refimpl's flat dict (``layer0.attn.W_Q``, ...; weights (n_out, n_in) as
+``nn.Linear``); ``load``/``read`` map it onto the modules (``in_proj_weight`` = [W_Q; W_K; W_V]).
+Training runs attention through ``scaled_dot_product_attention`` (``need_weights=False``);
+``outputs`` asks for the attention probabilities, which takes the explicit path.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 nn = torch.nn
 F = torch.nn.functional
+
+
+@dataclass(frozen=True)
+class Config:
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_ff: int
+    d_in: int
+    norm: str = "pre"  # "pre" (GPT-2) or "post" (Vaswani)
+    activation: str = "gelu"  # "gelu" (tanh approximation) or "relu"
+    causal: bool = False
+    positions: str = "none"  # "none" or "learned"
+    max_T: int = 64
+    readout: str = "all"  # "all" (out (B, T)) or "last" (out (B,))
+    loss: str = "squared"  # "squared" or "hinge"
 
 
 class TorchLayer(nn.Module):
@@ -31,25 +55,26 @@ class TorchLayer(nn.Module):
         h = torch.relu(h) if self.act == "relu" else F.gelu(h, approximate="tanh")
         return self.fc2(h)
 
-    def sa(self, x):
+    def sa(self, x, need_weights):
         T = x.shape[1]
         mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1) if self.causal else None
-        y, w = self.attn(x, x, x, attn_mask=mask, need_weights=True, average_attn_weights=False)
-        return y, w
+        return self.attn(x, x, x, attn_mask=mask, need_weights=need_weights, average_attn_weights=False)
 
-    def forward(self, x):
+    def forward(self, x, need_weights=True):
         if self.norm == "post":
-            a, w = self.sa(x)
+            a, w = self.sa(x, need_weights)
             x = self.ln1(x + a)
             x = self.ln2(x + self.ff(x))
         else:
-            a, w = self.sa(self.ln1(x))
+            a, w = self.sa(self.ln1(x), need_weights)
             x = x + a
             x = x + self.ff(self.ln2(x))
         return x, w
 
 
 class TorchTransformer(nn.Module):
+    """The model of ``cfg`` (a :class:`Config`, or any object with its fields)."""
+
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
@@ -59,13 +84,14 @@ class TorchTransformer(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model, eps=1e-5) if cfg.norm == "pre" else None
         self.read_out = nn.Linear(cfg.d_model, 1)
 
-    def forward(self, X):
+    def forward(self, X, need_weights=True):
+        """out ((B, T) or (B,)) and the attention of every layer ((B, H, T, T) each, or None)."""
         h = self.read_in(X)
         if self.pos is not None:
             h = h + self.pos[: X.shape[1]]
         attn = []
         for layer in self.layers:
-            h, w = layer(h)
+            h, w = layer(h, need_weights)
             attn.append(w)
         if self.ln_f is not None:
             h = self.ln_f(h)
@@ -77,7 +103,15 @@ class TorchTransformer(nn.Module):
             return 0.5 * ((out - target) ** 2).mean()
         return torch.clamp(1.0 - target * out, min=0.0).mean()
 
-    # name map: refimpl parameter name → (torch tensor, rows) ; in_proj holds [W_Q; W_K; W_V]
+    def compute_loss(self, batch):
+        out, _ = self(batch["X"], need_weights=False)
+        return self.loss(out, batch["target"]), {"out": out}
+
+    def outputs(self, batch):
+        out, attn = self(batch["X"], need_weights=True)
+        return {"out": out, "attn": torch.stack(attn)}  # attn (n_layers, B, H, T, T)
+
+    # refimpl parameter name → (tensor, rows); in_proj holds [W_Q; W_K; W_V]
     def slots(self):
         D = self.cfg.d_model
         s = {"read_in.W": (self.read_in.weight, None), "read_in.b": (self.read_in.bias, None),
@@ -101,48 +135,34 @@ class TorchTransformer(nn.Module):
         return s
 
     def load(self, params):
+        """Copy refimpl's parameter dict into the modules (names and shapes must match)."""
         slots = self.slots()
-        assert set(slots) == set(params), sorted(set(slots) ^ set(params))
+        if set(slots) != set(params):
+            raise ValueError(f"parameter names differ from the model's: {sorted(set(slots) ^ set(params))}")
         with torch.no_grad():
             for k, (t, rows) in slots.items():
                 (t if rows is None else t[rows]).copy_(torch.from_numpy(params[k]))
 
     def read(self, grad: bool):
+        """The parameters (or their gradients) as NumPy arrays keyed like refimpl's."""
         out = {}
         for k, (t, rows) in self.slots().items():
             src = t.grad if grad else t
             out[k] = (src if rows is None else src[rows]).detach().numpy().copy()
         return out
 
+    def paper_arrays(self, grads: bool = False) -> dict:
+        return self.read(grads)
 
-class Runner:
-    """Benchmark runner (loss_and_grads / step / params) for a transformer Problem; variant
-    "eager" or "compile" (torch.compile of the model; the optimiser step stays eager)."""
 
-    def __init__(self, problem, variant: str = "eager"):
-        if variant not in ("eager", "compile"):
-            raise ValueError(f"variant must be 'eager' or 'compile', got {variant!r}")
-        cfg = problem.options["cfg"]
-        dt = torch.float64 if problem.dtype == "float64" else torch.float32
-        self.model = TorchTransformer(cfg).to(dt)
-        self.model.load(problem.params)
-        self.X = torch.from_numpy(problem.batch["X"])
-        self.t = torch.from_numpy(problem.batch["target"])
-        fwd = torch.compile(self.model) if variant == "compile" else self.model
-        self._loss = lambda: self.model.loss(fwd(self.X)[0], self.t)
-        o = problem.optimizer
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"])
-
-    def loss_and_grads(self):
-        self.opt.zero_grad()
-        loss = self._loss()
-        loss.backward()
-        return float(loss.item()), self.model.read(grad=True)
-
-    def step(self) -> None:
-        self.opt.zero_grad()
-        self._loss().backward()
-        self.opt.step()
-
-    def params(self) -> dict:
-        return self.model.read(grad=False)
+def Model(params, *, n_layers, n_heads, norm="pre", activation="gelu", causal=False, positions="none",
+          readout="all", loss="squared"):
+    """A :class:`TorchTransformer` holding ``params``; the sizes are read off the arrays."""
+    W1 = params["layer0.ff.W1"]  # (d_ff, d_model)
+    cfg = Config(n_layers=n_layers, d_model=W1.shape[1], n_heads=n_heads, d_ff=W1.shape[0],
+                 d_in=params["read_in.W"].shape[1], norm=norm, activation=activation, causal=causal,
+                 positions=positions, max_T=params["pos"].shape[0] if "pos" in params else 1,
+                 readout=readout, loss=loss)
+    model = TorchTransformer(cfg).to(torch.from_numpy(W1[:0, :0].copy()).dtype)
+    model.load(params)
+    return model

@@ -30,8 +30,9 @@ Every registered package exposes these public names, with the same meaning every
 ``loss_and_grads(params, batch, cfg, backend="numpy", *, check=True, return_aux=False)``
     ``(loss, grads)`` (or ``(loss, grads, aux)``) of the configured loss; ``backend`` is one of the
     model's backends: ``"numpy"`` (the readable reference), ``"numba"`` (fused kernels, one
-    thread) and, where listed, ``"numba_parallel"`` (the same kernels with the prompts split over
-    Numba's threads, for large batches; deterministic for a given thread count). ``check=False``
+    thread) and, where listed, ``"numba_parallel"`` (the same kernels with the prompts, or
+    yang2024's heads, split over Numba's threads, for large batches; deterministic for a given
+    thread count). ``check=False``
     skips input validation (trusted hot loops): the result is unchecked, but the kernels still
     check the shapes they index (O(1)), so a wrong-shaped array raises ``ValueError`` and is never
     read out of bounds.
@@ -94,7 +95,8 @@ REGISTRY: dict[str, ModelInfo] = {
                   test_sizes={"data.l_train": (1, 2, 5), "data.d_y": (1, 4), "model.m": (1, 3, 16),
                               "model.m_a": (None, 3), "model.m_b": (None, 2)}),
         ModelInfo("yang2024", "refimpl.yang2024", "Yang, Huang, Liang, Chi, NeurIPS 2024 (spec Y)",
-                  backends=("numpy", "numba"), losses=("population", "sample"), bench=("yang2024",),
+                  backends=("numpy", "numba", "numba_parallel"), losses=("population", "sample"),
+                  bench=("yang2024",),
                   options={"loss": ("population", "sample")},
                   test_sizes={"H": (1, 2, 5), "N": (1, 3, 7), "d": (1, 3), "m": (1, 2)}),
         ModelInfo("huang2023", "refimpl.huang2023", "Huang, Cheng, Liang 2023 (spec H)",

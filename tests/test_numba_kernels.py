@@ -4,9 +4,10 @@
   arithmetic (their LLVM IR), and their results are not float64 results rounded to float32 —
   yet they agree with the NumPy float32 path to float32 accuracy (≤ 1e−5 of each tensor's scale)
   at the benchmark sizes;
-- ``backend="numba_parallel"``: equal to NumPy to ~1e−12 at large batches, bitwise deterministic
-  run to run with a given thread count; huang2023's parallel kernel gives the serial kernel's
-  bits for any thread count.
+- ``backend="numba_parallel"``: equal to NumPy to ~1e−12 at large batches (yang2024: at the fig2
+  size, both losses), bitwise deterministic run to run with a given thread count; huang2023's
+  parallel kernel gives the serial kernel's bits for any thread count; yang2024's gives the serial
+  bits on one thread and the serial attention S (per head) for any thread count.
 
 The model contract (tests/test_contract.py) checks NumPy == Numba on every Numba backend at small
 drawn sizes; the per-model files check the benchmark sizes of the single-threaded kernels and the
@@ -46,8 +47,8 @@ def li_case(B=64):
     return cfg, params, {"P": batch["P"], "z": batch["z"]}
 
 
-def yang_case():
-    cfg = Y.preset("fig2", loss="sample")  # H 64, N 30, K 200, d 100, B 256
+def yang_case(loss="sample"):
+    cfg = Y.preset("fig2", loss=loss)  # H 64, N 30, K 200, d 100, B 256
     data = Y.make_data(cfg, 0)
     params = Y.init_params(cfg, 1)
     params["w"] = 0.1 * np.random.default_rng(2).standard_normal((cfg.H, cfg.K))
@@ -169,7 +170,8 @@ def _same_bits(r1, r2):
             and np.array_equal(a1["out"], a2["out"]) and np.array_equal(a1["attn"], a2["attn"]))
 
 
-PARALLEL = {"li2024": (li2024, lambda: li_case(B=600)), "huang2023": (H, lambda: huang_case(B=1001, loss="Ew"))}
+PARALLEL = {"li2024": (li2024, lambda: li_case(B=600)), "huang2023": (H, lambda: huang_case(B=1001, loss="Ew")),
+            "yang2024": (Y, yang_case), "yang2024-population": (Y, lambda: yang_case("population"))}
 
 
 @needs_jit
@@ -200,3 +202,17 @@ def test_huang2023_parallel_kernel_gives_the_serial_bits_for_any_thread_count(lo
     serial = _run(H, cfg, params, batch, "numba")
     for t in range(1, numba.config.NUMBA_NUM_THREADS + 1):
         assert _same_bits(_run(H, cfg, params, batch, "numba_parallel", t), serial), t
+
+
+@needs_jit
+@pytest.mark.parametrize("loss", ["sample", "population"])
+def test_yang2024_parallel_kernels_give_the_serial_bits_on_one_thread_and_the_serial_attention_on_any(loss):
+    """The heads split over the threads: each head's S is computed as in the serial kernel (the
+    same bits for any thread count); Â adds the chunks' shares in chunk order, so on one thread
+    (one chunk) everything is the serial kernel's bits."""
+    cfg, params, batch = yang_case(loss)
+    serial = _run(Y, cfg, params, batch, "numba")
+    assert _same_bits(_run(Y, cfg, params, batch, "numba_parallel", 1), serial)
+    for t in range(2, numba.config.NUMBA_NUM_THREADS + 1):
+        par = _run(Y, cfg, params, batch, "numba_parallel", t)
+        assert np.array_equal(par[2]["attn"], serial[2]["attn"]), t

@@ -286,8 +286,9 @@ def test_numba_equals_numpy_at_the_fig2_size(loss):
         assert np.max(np.abs(g2[k] - g1[k])) <= 1e-12 * np.max(np.abs(g1[k])), k
 
 
+@pytest.mark.parametrize("backend", ["numba", "numba_parallel"])
 @pytest.mark.parametrize("loss", ["sample", "population"])
-def test_unchecked_path_refuses_wrong_shapes_instead_of_reading_out_of_bounds(loss):
+def test_unchecked_path_refuses_wrong_shapes_instead_of_reading_out_of_bounds(loss, backend):
     """check=False skips validation, not the kernels' O(1) shape checks: w for the wrong number of
     tokens, a dictionary of the wrong width, Q not (H, d, d) or N > K raise ValueError naming the
     array instead of being indexed out of bounds."""
@@ -296,7 +297,7 @@ def test_unchecked_path_refuses_wrong_shapes_instead_of_reading_out_of_bounds(lo
     batch = {**data, **Y.sample_batch(data, 5, np.random.default_rng(1))} if loss == "sample" else data
     p = Y.init_params(cfg, 1)
     p["w"] = p["w"] + 0.3
-    Y.loss_and_grads(p, batch, cfg, "numba", check=False)  # the well-shaped call runs
+    Y.loss_and_grads(p, batch, cfg, backend, check=False)  # the well-shaped call runs
     bad = [
         ("params\\['w'\\]", {**p, "w": p["w"][:, :-1]}, batch),
         ("params\\['Q'\\]", {**p, "Q": p["Q"][:, :, :-1]}, batch),
@@ -305,4 +306,4 @@ def test_unchecked_path_refuses_wrong_shapes_instead_of_reading_out_of_bounds(lo
     ]
     for name, pp, b in bad:
         with pytest.raises(ValueError, match=name):
-            Y.loss_and_grads(pp, b, cfg, "numba", check=False)
+            Y.loss_and_grads(pp, b, cfg, backend, check=False)

@@ -136,10 +136,10 @@ def njit(fn=None, **overrides):
 
     Use a ``parallel=True`` override only where a benchmark shows it wins on the 2-core target, and
     only behind an explicit choice of the caller (the ``"numba_parallel"`` backends): the prompts
-    split into one chunk per Numba thread (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``),
-    each chunk's results kept apart and then reduced in a fixed order, so a given thread count
-    always gives the same bits. A kernel that calls BLAS inside ``prange`` runs under
-    :func:`blas_single_threaded`.
+    (yang2024: the heads) split into one chunk per Numba thread (``numba.set_num_threads`` /
+    ``NUMBA_NUM_THREADS``), each chunk's results kept apart and then reduced in a fixed order, so a
+    given thread count always gives the same bits. A kernel that calls BLAS inside ``prange`` runs
+    under :func:`blas_single_threaded`.
     """
     options = {**JIT_OPTIONS, **overrides}
     if options.get("cache"):

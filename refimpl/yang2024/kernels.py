@@ -35,6 +35,12 @@ at these shapes (each per-head product already runs at 75–90% of the single-co
 stacking Vᵀ Q_h or V M_h would need a transposed copy of Q or ∇Q. The FLOP count of a whole
 training step is ``benchmarks/flops.py``; measured times are ``refimpl bench``.
 
+**Threads** (``parallel=True``, ``loss_and_grads(..., backend="numba_parallel")``): the heads are
+split into one contiguous chunk per Numba thread, each running the same per-head code with
+single-threaded BLAS; each chunk's share of Â is kept apart and the shares are added in chunk
+order (deterministic for a given thread count); S, ∇Q and ∇w are per head, so their bits do not
+depend on the split (∇ depends on Â through the loss, so it inherits Â's rounding).
+
 Every wrapper checks the shapes it indexes (O(1), no value scan) before calling a kernel, also
 on the unchecked path of ``loss_and_grads(..., check=False)``: a wrong-shaped array raises
 ``ValueError`` instead of being read out of bounds.
@@ -42,26 +48,27 @@ on the unchecked path of ``loss_and_grads(..., check=False)``: a wrong-shaped ar
 
 from __future__ import annotations
 
+import numba
 import numpy as np
+from numba import prange
 
 from refimpl.core.arrays import check_shape
-from refimpl.core.jit import njit
+from refimpl.core.jit import blas_single_threaded, njit
 from refimpl.core.vmath import exp
 
 
 @njit
-def _forward(Q, w, V_all, Vt, S, A_hat):
-    """S (H, N, K) ← softmax over n of Vᵀ Q_h Ṽ and Â (N, K) ← Σ_h S_h diag(w_h) (spec Y5);
-    ``Vt`` = Vᵀ (N, d) contiguous; every array of one dtype."""
-    H, d, _ = Q.shape
+def _forward_heads(h0, h1, Q, w, V_all, Vt, S, A_hat):
+    """Heads h0 ≤ h < h1: S_h ← softmax over n of Vᵀ Q_h Ṽ (spec Y5) and A_hat += S_h diag(w_h), in
+    head order; ``Vt`` = Vᵀ (N, d) contiguous; every array of one dtype."""
+    d = Q.shape[1]
     K = V_all.shape[1]
     N = Vt.shape[0]
     T = np.empty((N, d), Q.dtype)  # (N, d)  Vᵀ Q_h
     mx = np.empty(K, Q.dtype)
     tot = np.empty(K, Q.dtype)
     one = np.ones(1, Q.dtype)[0]  # 1 in the kernel's dtype (a float32 kernel never widens to float64)
-    A_hat[:, :] = 0
-    for h in range(H):
+    for h in range(h0, h1):
         Sh = S[h]  # (N, K)
         np.dot(Vt, Q[h], T)  # (N, d)  Vᵀ Q_h
         np.dot(T, V_all, Sh)  # (N, K)  spec Y5: P_h = Vᵀ Q_h Ṽ
@@ -90,15 +97,37 @@ def _forward(Q, w, V_all, Vt, S, A_hat):
 
 
 @njit
-def _backward(dA, S, w, V, V_allT, dQ, dw):
-    """∇Q (H, d, d) and ∇w (H, K) of Σ dA ⊙ Â (spec Y8), written into ``dQ`` and ``dw``;
+def _forward(Q, w, V_all, Vt, S, A_hat):
+    """S (H, N, K) and Â (N, K) of spec Y5, the heads in order."""
+    A_hat[:, :] = 0
+    _forward_heads(0, Q.shape[0], Q, w, V_all, Vt, S, A_hat)
+
+
+@njit(parallel=True)
+def _forward_parallel(Q, w, V_all, Vt, S, A_hat, n_threads):
+    """:func:`_forward` with the heads split into one contiguous chunk per Numba thread, each
+    chunk's share of Â kept apart and the shares added in chunk order (deterministic for a given
+    thread count); S is the same as :func:`_forward`'s."""
+    H = Q.shape[0]
+    nc = max(1, min(H, n_threads))
+    parts = np.zeros((nc, A_hat.shape[0], A_hat.shape[1]), A_hat.dtype)
+    for t in prange(nc):
+        _forward_heads(t * H // nc, (t + 1) * H // nc, Q, w, V_all, Vt, S, parts[t])
+    A_hat[:, :] = parts[0]
+    for t in range(1, nc):
+        A_hat += parts[t]
+
+
+@njit
+def _backward_heads(h0, h1, dA, S, w, V, V_allT, dQ, dw):
+    """∇Q_h and ∇w_h of Σ dA ⊙ Â (spec Y8) for heads h0 ≤ h < h1, written into ``dQ`` and ``dw``;
     ``V`` (d, N) and ``V_allT`` = Ṽᵀ (K, d) contiguous."""
-    H, N, K = S.shape
+    _, N, K = S.shape
     d = V.shape[0]
     dP = np.empty((N, K), S.dtype)  # (N, K)  ∂/∂P_h
     M = np.empty((N, d), S.dtype)  # (N, d)  dP_h Ṽᵀ
     sd = np.empty(K, S.dtype)  # Σ_n S_h dS_h per column
-    for h in range(H):
+    for h in range(h0, h1):
         Sh = S[h]
         wh = w[h]
         g = dw[h]  # ∂/∂w_{h,k} = s_kᵀ dâ_k   spec Y8
@@ -118,6 +147,22 @@ def _backward(dA, S, w, V, V_allT, dQ, dw):
         np.dot(V, M, dQ[h])  # (d, d)  spec Y8: ∇Q_h = V (dP_h Ṽᵀ)
 
 
+@njit
+def _backward(dA, S, w, V, V_allT, dQ, dw):
+    """∇Q (H, d, d) and ∇w (H, K) of spec Y8, the heads in order."""
+    _backward_heads(0, S.shape[0], dA, S, w, V, V_allT, dQ, dw)
+
+
+@njit(parallel=True)
+def _backward_parallel(dA, S, w, V, V_allT, dQ, dw, n_threads):
+    """:func:`_backward` with the heads split over the Numba threads (each head's gradients are its
+    own: the same bits as :func:`_backward` for any thread count)."""
+    H = S.shape[0]
+    nc = max(1, min(H, n_threads))
+    for t in prange(nc):
+        _backward_heads(t * H // nc, (t + 1) * H // nc, dA, S, w, V, V_allT, dQ, dw)
+
+
 def _check_attention(Q, w, V_all, N: int) -> tuple[int, int, int]:
     """O(1) shape guard of the kernels' inputs; returns (H, d, K)."""
     check_shape("params['Q']", Q, (None, None, None))
@@ -131,8 +176,9 @@ def _check_attention(Q, w, V_all, N: int) -> tuple[int, int, int]:
     return H, d, K
 
 
-def attention_forward(Q, w, V_all, N: int):
-    """Â (N, K) and S (H, N, K) of spec Y5, in Q's dtype (w and V_all are converted to it)."""
+def attention_forward(Q, w, V_all, N: int, parallel: bool = False):
+    """Â (N, K) and S (H, N, K) of spec Y5, in Q's dtype (w and V_all are converted to it).
+    ``parallel``: the heads split over Numba's threads (BLAS single-threaded inside)."""
     N = int(N)
     dt = np.asarray(Q).dtype if np.asarray(Q).dtype in (np.float32, np.float64) else np.dtype(np.float64)
     f = lambda a: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
@@ -140,12 +186,18 @@ def attention_forward(Q, w, V_all, N: int):
     H, d, K = _check_attention(Q, w, V_all, N)
     S = np.empty((H, N, K), dt)
     A_hat = np.empty((N, K), dt)
-    _forward(Q, w, V_all, np.ascontiguousarray(V_all[:, :N].T), S, A_hat)
+    Vt = np.ascontiguousarray(V_all[:, :N].T)
+    if parallel:
+        with blas_single_threaded():
+            _forward_parallel(Q, w, V_all, Vt, S, A_hat, numba.get_num_threads())
+    else:
+        _forward(Q, w, V_all, Vt, S, A_hat)
     return A_hat, S
 
 
-def attention_backward(dA, S, w, V_all, N: int):
-    """(∇Q (H, d, d), ∇w (H, K)) of Σ dA ⊙ Â (spec Y8), in S's dtype."""
+def attention_backward(dA, S, w, V_all, N: int, parallel: bool = False):
+    """(∇Q (H, d, d), ∇w (H, K)) of Σ dA ⊙ Â (spec Y8), in S's dtype. ``parallel``: the heads
+    split over Numba's threads (the same bits)."""
     N = int(N)
     dt = np.asarray(S).dtype if np.asarray(S).dtype in (np.float32, np.float64) else np.dtype(np.float64)
     f = lambda a: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
@@ -160,5 +212,10 @@ def attention_backward(dA, S, w, V_all, N: int):
     check_shape("dA_hat", dA, (N, K))
     dQ = np.empty((H, d, d), dt)
     dw = np.empty((H, K), dt)
-    _backward(dA, S, w, np.ascontiguousarray(V_all[:, :N]), np.ascontiguousarray(V_all.T), dQ, dw)
+    args = (dA, S, w, np.ascontiguousarray(V_all[:, :N]), np.ascontiguousarray(V_all.T), dQ, dw)
+    if parallel:
+        with blas_single_threaded():
+            _backward_parallel(*args, numba.get_num_threads())
+    else:
+        _backward(*args)
     return dQ, dw

@@ -37,7 +37,7 @@ from refimpl.core.rng import make_rng
 from refimpl.yang2024.population import Population, excess_and_grad, population
 
 PARAM_NAMES = ("Q", "w")
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "numba_parallel")
 LOSSES = ("population", "sample")
 
 
@@ -268,8 +268,10 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
         :func:`sample_batch`'s dict.
     cfg : refimpl.yang2024.config.Config
         Chooses the loss (``cfg.loss``) and supplies the defaults above.
-    backend : {"numpy", "numba"}
-        The NumPy reference or the Numba kernels (``refimpl.yang2024.kernels``).
+    backend : {"numpy", "numba", "numba_parallel"}
+        The NumPy reference or the Numba kernels (``refimpl.yang2024.kernels``), on one thread or
+        with the heads split over Numba's threads (``numba.set_num_threads``; deterministic for a
+        given thread count).
     pop : Population, optional
         The precomputed constants of the closed form (:func:`refimpl.yang2024.population.population`).
     check : bool
@@ -329,11 +331,12 @@ def evaluate(params, batch, loss: str, backend: str, pop: Population | None = No
     Q, w = params["Q"], params["w"]
     dt = Q.dtype  # compute in the parameters' dtype: float32 parameters stay float32 throughout
     V_all, N = np.asarray(batch["V_all"], dtype=dt), int(batch["N"])
-    if backend == "numba":
+    par = backend == "numba_parallel"
+    if backend != "numpy":  # "numba", "numba_parallel"
         from refimpl.yang2024.kernels import attention_backward as k_backward
         from refimpl.yang2024.kernels import attention_forward as k_forward
 
-        A_hat, S = k_forward(Q, w, V_all, N)
+        A_hat, S = k_forward(Q, w, V_all, N, parallel=par)
     else:
         A_hat, cache = attention_forward(Q, w, V_all, N)
         S = cache["S"]
@@ -348,8 +351,8 @@ def evaluate(params, batch, loss: str, backend: str, pop: Population | None = No
         y_hat = y @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
         val, dA = sample_loss(y_hat, y, np.asarray(batch["y_all"], dtype=dt))
         aux["out"] = y_hat
-    if backend == "numba":
-        dQ, dw = k_backward(dA, S, w, V_all, N)
+    if backend != "numpy":
+        dQ, dw = k_backward(dA, S, w, V_all, N, parallel=par)
         grads = {"Q": dQ, "w": dw}
     else:
         grads = attention_backward(dA, cache)

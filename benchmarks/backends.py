@@ -1,7 +1,8 @@
 """The backends of a benchmark problem, derived from the registry and the examples.
 
 - refimpl's paths: every value of ``backend=`` its model accepts (``refimpl.models`` registry,
-  ``ModelInfo.backends``: "numpy", "numba", ... whatever the model registers);
+  ``ModelInfo.backends``: "numpy", "numba", ... whatever the model registers), or the subset
+  the problem module declares (``BACKENDS``, when its algorithm lacks a kernel for one);
 - the competitors: for every library of ``competitors.LIBRARIES`` with an example file
   ``examples/<library>/<problem>.py``, each variant (torch eager / compile, jax jit) and each form
   of the problem (``FORMS`` in the problem module; li2024: naive order, algebra-matched).

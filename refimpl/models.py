@@ -29,7 +29,13 @@ Every registered package exposes these public names, with the same meaning every
     Gradients of ``Σ dout ⊙ out`` with respect to every trained parameter, keyed like the params.
 ``loss_and_grads(params, batch, cfg, backend="numpy", *, check=True, return_aux=False)``
     ``(loss, grads)`` (or ``(loss, grads, aux)``) of the configured loss; ``backend`` is one of the
-    model's backends. ``check=False`` skips input validation (trusted hot loops).
+    model's backends: ``"numpy"`` (the readable reference), ``"numba"`` (fused kernels, one
+    thread) and, where listed, ``"numba_parallel"`` (the same kernels with the prompts, or
+    yang2024's heads, split over Numba's threads, for large batches; deterministic for a given
+    thread count). ``check=False``
+    skips input validation (trusted hot loops): the result is unchecked, but the kernels still
+    check the shapes they index (O(1)), so a wrong-shaped array raises ``ValueError`` and is never
+    read out of bounds.
 ``predict(params, inputs, cfg) -> out``
     ``forward`` without the cache.
 ``train(cfg, seed, *, backend=..., progress=None, ...) -> Trajectory``
@@ -83,18 +89,21 @@ REGISTRY: dict[str, ModelInfo] = {
     info.name: info
     for info in (
         ModelInfo("li2024", "refimpl.li2024", "Li, Wang, Lu, Cui, Chen, ICML 2024 (spec L)",
-                  backends=("numpy", "numba"), losses=("hinge",), bench=("li2024",), steps_field="train.steps",
+                  backends=("numpy", "numba", "numba_parallel"), losses=("hinge",), bench=("li2024",),
+                  steps_field="train.steps",
                   metric="unseen/error",
                   options={"model.attend_to_query": (False, True), "model.train_a": (False, True),
                            "model.relu_at_zero": (0.0, 1.0)},
                   test_sizes={"data.l_train": (1, 2, 5), "data.d_y": (1, 4), "model.m": (1, 3, 16),
                               "model.m_a": (None, 3), "model.m_b": (None, 2)}),
         ModelInfo("yang2024", "refimpl.yang2024", "Yang, Huang, Liang, Chi, NeurIPS 2024 (spec Y)",
-                  backends=("numpy", "numba"), losses=("population", "sample"), bench=("yang2024",), metric="excess",
+                  backends=("numpy", "numba", "numba_parallel"), losses=("population", "sample"),
+                  bench=("yang2024",), metric="excess",
                   options={"loss": ("population", "sample")},
                   test_sizes={"H": (1, 2, 5), "N": (1, 3, 7), "d": (1, 3), "m": (1, 2)}),
         ModelInfo("huang2023", "refimpl.huang2023", "Huang, Cheng, Liang 2023 (spec H)",
-                  backends=("numpy", "numba"), losses=("sample", "Ew"), bench=("huang2023", "huang2023_C"), metric="L",
+                  backends=("numpy", "numba", "numba_parallel"), losses=("sample", "Ew"),
+                  bench=("huang2023", "huang2023_C"), metric="L",
                   options={"loss": ("sample", "Ew"), "attend_to_query": (False, True)},
                   test_sizes={"N": (1, 2, 6), "K": (2, 3, 4)}),
         ModelInfo("transformer", "refimpl.transformer", "multi-layer reference transformer (spec T)",

@@ -9,7 +9,8 @@ hypothesis from the registry entry (``test_sizes``, ``options``):
   (the fake-loss trick), away from ReLU/hinge kinks (``aux["kink_margin"]``), with the
   finite-difference rounding floor of the loss's terms (``aux["scale"]``) as atol;
 - ``predict`` is ``forward`` without the cache; ``backward`` keys its gradients like the params;
-- NumPy == Numba (≤ 1e−12 of each tensor's scale) for every model with a Numba path;
+- NumPy == Numba (≤ 1e−12 of each tensor's scale) for every model with a Numba path, on each of
+  its Numba backends (``numba``, ``numba_parallel``);
 - bad inputs raise ``ValueError``/``TypeError`` naming the argument, on every backend;
 - the golden export round-trips through ``compare`` (clean against itself, and a perturbed
   gradient fails naming its key);
@@ -134,14 +135,17 @@ def test_backward_matches_central_differences_of_the_output(name, data):
               max_entries=32, n_directions=8).raise_if_failed()
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if "numba" in models.get(n).backends])
+NUMBA_BACKENDS = [(n, b) for n in NAMES for b in models.get(n).backends if b.startswith("numba")]
+
+
+@pytest.mark.parametrize("name, backend", NUMBA_BACKENDS)
 @settings(max_examples=20)
 @given(data=st.data())
-def test_numpy_equals_numba(name, data):
+def test_numpy_equals_numba(name, backend, data):
     cfg, params, batch = data.draw(cases(name))
     mod = _module(name)
     l1, g1, a1 = mod.loss_and_grads(params, batch, cfg, "numpy", return_aux=True)
-    l2, g2, a2 = mod.loss_and_grads(params, batch, cfg, "numba", return_aux=True)
+    l2, g2, a2 = mod.loss_and_grads(params, batch, cfg, backend, return_aux=True)
     assert l2 == pytest.approx(l1, rel=1e-12, abs=1e-12 * aux_scale(a1))
     assert set(g1) == set(g2)
     for k in g1:

@@ -270,3 +270,25 @@ def test_numba_equals_numpy_at_the_benchmark_size(loss, attend_to_query):
     assert v2 == pytest.approx(v1, rel=1e-12)
     np.testing.assert_allclose(a2["attn"], a1["attn"], rtol=1e-12, atol=1e-15)
     assert np.max(np.abs(g2["Q"] - g1["Q"])) <= 1e-12 * np.max(np.abs(g1["Q"]))
+
+
+@pytest.mark.parametrize("backend", ["numba", "numba_parallel"])
+@pytest.mark.parametrize("loss", ["sample", "Ew"])
+def test_unchecked_path_refuses_wrong_shapes_instead_of_reading_out_of_bounds(backend, loss):
+    """check=False skips validation, not the kernel's O(1) shape checks: a short xq, y, yq or
+    weights, or tokens of the wrong width, raise ValueError naming the array."""
+    cfg = H.preset("tiny", loss=loss)
+    batch = H.sample_batch(H.make_data(cfg, 0), 6, np.random.default_rng(1))
+    Q = {"Q": 0.3 * np.random.default_rng(2).standard_normal((cfg.dim, cfg.dim))}
+    H.loss_and_grads(Q, batch, cfg, backend, check=False)  # the well-shaped call runs
+    bad = [
+        ("batch\\['xq'\\]", Q, {**batch, "xq": batch["xq"][:2]}, None),
+        ("batch\\['y'\\]", Q, {**batch, "y": batch["y"][:, :-1]}, None),
+        ("batch\\['yq'\\]", Q, {**batch, "yq": batch["yq"][:1]}, None),
+        ("batch\\['X'\\]", Q, {**batch, "X": batch["X"][:, :, :-1]}, None),
+        ("params\\['Q'\\]", {"Q": Q["Q"][:-1]}, batch, None),
+        ("weights", Q, batch, np.full(3, 1 / 3)),
+    ]
+    for name, p, b, w in bad:
+        with pytest.raises(ValueError, match=name):
+            H.loss_and_grads(p, b, cfg, backend, check=False, weights=w)

@@ -241,3 +241,13 @@ def test_full_Q_gd_raises_on_a_non_finite_step(backend):
     with pytest.raises(NonFiniteError, match="loss is not finite at step 0"):
         P.run_gd_full_Q(V, pop, 1.0, 4, Q0=Q0, backend=backend)
     assert np.isfinite(P.run_gd_full_Q(V, pop, 1.0, 4, Q0=1e-3 * Q0, backend=backend).records["L"]).all()
+
+
+def test_numba_gd_refuses_columns_outside_the_query_features():
+    """The kernel indexes C[:, k] for every k of ``columns``: an index ≥ K (or < 0) raises
+    ValueError before the kernel runs instead of reading another array's memory."""
+    pop = P.exact(np.full(3, 1 / 3), 4)
+    for bad in ([0, 3], [-1]):
+        with pytest.raises(ValueError, match="columns"):
+            P.run_gd(pop, 0.5, 2, backend="numba", columns=bad)
+    assert P.run_gd(pop, 0.5, 2, backend="numba", columns=[2]).records["L"].shape == (3,)

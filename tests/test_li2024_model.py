@@ -614,3 +614,24 @@ def test_numpy_and_numba_agree_at_the_default_preset():
     np.testing.assert_allclose(a2["attn"], a1["attn"], rtol=1e-12, atol=1e-15)
     for k, g in g1.items():
         assert np.max(np.abs(g2[k] - g)) <= 1e-12 * max(np.max(np.abs(g)), 1e-300), k
+
+
+@pytest.mark.parametrize("backend", ["numba", "numba_parallel"])
+def test_unchecked_path_refuses_wrong_shapes_instead_of_reading_out_of_bounds(backend):
+    """check=False skips validation, not the kernels' O(1) shape checks: a too-short z (the kernel
+    would index z[b] for every prompt), prompts of the wrong width or a mis-shaped weight raise
+    ValueError naming the array."""
+    cfg = li2024.preset("tiny")
+    params = li2024.init_params(cfg, 0)
+    batch = li2024.sample_batch(li2024.make_data(cfg, 0), 8, np.random.default_rng(1))
+    li2024.loss_and_grads(params, batch, cfg, backend, check=False)  # the well-shaped call runs
+    bad = [
+        ("batch\\['z'\\]", params, {**batch, "z": batch["z"][:3]}),
+        ("batch\\['P'\\]", params, {**batch, "P": batch["P"][:, :-1]}),
+        ("params\\['W_K'\\]", {**params, "W_K": params["W_K"][:-1]}, batch),
+        ("params\\['W_O'\\]", {**params, "W_O": params["W_O"][:, :-1]}, batch),
+        ("params\\['a'\\]", {**params, "a": params["a"][:-1]}, batch),
+    ]
+    for name, p, b in bad:
+        with pytest.raises(ValueError, match=name):
+            li2024.loss_and_grads(p, b, cfg, backend, check=False)

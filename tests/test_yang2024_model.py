@@ -164,7 +164,7 @@ def test_init_y6():
     data = Y.make_data(cfg, 0)
     _, g, aux = Y.loss_and_grads(p, data, cfg, return_aux=True)
     assert np.all(g["Q"] == 0) and np.all(aux["A_hat"] == 0) and np.max(np.abs(g["w"])) > 1e-3
-    # float32 parameters give float32 gradients on both backends (the kernels compute in float64)
+    # float32 parameters give float32 gradients on both backends (both compute in float32)
     for backend in ("numpy", "numba"):
         _, g32 = Y.loss_and_grads({**p32, "w": np.full((4, 20), 0.1, np.float32)}, data, cfg, backend)
         assert g32["Q"].dtype == g32["w"].dtype == np.float32
@@ -284,3 +284,26 @@ def test_numba_equals_numpy_at_the_fig2_size(loss):
     np.testing.assert_allclose(a2["attn"], a1["attn"], rtol=1e-12, atol=1e-15)
     for k in ("Q", "w"):
         assert np.max(np.abs(g2[k] - g1[k])) <= 1e-12 * np.max(np.abs(g1[k])), k
+
+
+@pytest.mark.parametrize("backend", ["numba", "numba_parallel"])
+@pytest.mark.parametrize("loss", ["sample", "population"])
+def test_unchecked_path_refuses_wrong_shapes_instead_of_reading_out_of_bounds(loss, backend):
+    """check=False skips validation, not the kernels' O(1) shape checks: w for the wrong number of
+    tokens, a dictionary of the wrong width, Q not (H, d, d) or N > K raise ValueError naming the
+    array instead of being indexed out of bounds."""
+    cfg = Y.Config(K=8, N=3, d=4, m=2, H=2, loss=loss)
+    data = Y.make_data(cfg, 0)
+    batch = {**data, **Y.sample_batch(data, 5, np.random.default_rng(1))} if loss == "sample" else data
+    p = Y.init_params(cfg, 1)
+    p["w"] = p["w"] + 0.3
+    Y.loss_and_grads(p, batch, cfg, backend, check=False)  # the well-shaped call runs
+    bad = [
+        ("params\\['w'\\]", {**p, "w": p["w"][:, :-1]}, batch),
+        ("params\\['Q'\\]", {**p, "Q": p["Q"][:, :, :-1]}, batch),
+        ("batch\\['V_all'\\]", p, {**batch, "V_all": batch["V_all"][:-1]}),
+        ("N'?\\]? must be an int with 1 ≤ N ≤ K", p, {**batch, "N": 9}),
+    ]
+    for name, pp, b in bad:
+        with pytest.raises(ValueError, match=name):
+            Y.loss_and_grads(pp, b, cfg, backend, check=False)

@@ -30,10 +30,12 @@ What a problem module provides
 and optionally ``LARGE`` (sizes for the multi-thread rows: a batch large enough that a second
 core could help), ``SCALING`` / ``SCALING_BASE`` (scaling curves: the size that varies and its
 values, and sizes held fixed), ``FORMS`` ({form: label} when the examples write the model in
-more than one way; the first is the default), ``DTYPES`` (when not both), ``UNIDENTIFIED`` (suffixes of parameter names the
-loss does not depend on: their gradients are rounding noise and their Adam trajectories are not
-comparable), ``own_trainer(problem, steps, backend)`` (the model's own training loop on the
-problem, for the parity tests) and ``fit_scaling(size, x, t)`` (extra fits of a scaling curve).
+more than one way; the first is the default), ``DTYPES`` (when not both), ``BACKENDS`` (when
+the problem's algorithm has kernels for only some of its model's registered backends),
+``UNIDENTIFIED`` (suffixes of parameter names the loss does not depend on: their gradients are
+rounding noise and their Adam trajectories are not comparable), ``own_trainer(problem, steps,
+backend)`` (the model's own training loop on the problem, for the parity tests) and
+``fit_scaling(size, x, t)`` (extra fits of a scaling curve).
 """
 
 from __future__ import annotations
@@ -101,8 +103,16 @@ def model_of(name: str) -> models.ModelInfo:
 
 
 def backends(name: str) -> tuple[str, ...]:
-    """refimpl's backends for problem ``name``: its model's ``backends`` in the registry."""
-    return tuple(model_of(name).backends)
+    """refimpl's backends for problem ``name``: its model's ``backends`` in the registry, or the
+    subset the problem module declares in ``BACKENDS`` (an algorithm of the model that has no
+    kernel for one of them, e.g. huang2023_C has no parallel kernel), in the registry's order."""
+    registered = tuple(model_of(name).backends)
+    own = getattr(load(name), "BACKENDS", None)
+    if own is None:
+        return registered
+    unknown = [b for b in own if b not in registered]
+    require(not unknown, f"problem {name!r}: BACKENDS {unknown} are not backends of {model_of(name).name}")
+    return tuple(b for b in registered if b in own)
 
 
 def dtypes(name: str) -> tuple[str, ...]:

@@ -18,6 +18,9 @@ SMALL = {"K": 4, "N": 8, "M": 50}
 LARGE = {"K": 10, "N": 100, "M": 32000}
 OPTIONS = {"attend_to_query": (False, True)}
 DTYPES = ("float64",)
+# the reduced update on C (population.run_gd, kernels._loss_grad_C) is a K × K problem with one
+# single-threaded kernel: no "numba_parallel" row (it would time the "numba" kernel again)
+BACKENDS = ("numpy", "numba")
 SCALING = {"M": (1000, 2000, 4000, 8000, 16000)}
 
 

@@ -59,6 +59,17 @@ def check_array(
     return arr
 
 
+def check_shape(name: str, x, shape: Sequence[int | None]) -> None:
+    """O(1) guard that ``x`` is an array of ``shape`` (``None`` entries match any size), raising a
+    ``ValueError`` naming ``name`` otherwise. Shapes only, no scan of the values: the check every
+    Numba kernel call makes, also on the unchecked fast path (``check=False``), so that a
+    wrong-shaped array raises instead of letting a compiled loop read or write out of bounds."""
+    got = getattr(x, "shape", None)
+    if got is None or len(got) != len(shape) or any(s is not None and s != n for s, n in zip(shape, got)):
+        want = tuple("any" if s is None else s for s in shape)
+        raise ValueError(f"{name} must have shape {want}, got {got if got is not None else type(x).__name__}")
+
+
 def check_choice(name: str, value, allowed: Sequence) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:

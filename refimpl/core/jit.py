@@ -22,6 +22,7 @@ either way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -133,7 +134,12 @@ def cache_enabled() -> bool:
 def njit(fn=None, **overrides):
     """``numba.njit`` with the project's options; ``overrides`` (e.g. ``parallel=True``) on top.
 
-    Use a ``parallel=True`` override only where a benchmark shows it wins on the 2-core target.
+    Use a ``parallel=True`` override only where a benchmark shows it wins on the 2-core target, and
+    only behind an explicit choice of the caller (the ``"numba_parallel"`` backends): the prompts
+    (yang2024: the heads) split into one chunk per Numba thread (``numba.set_num_threads`` /
+    ``NUMBA_NUM_THREADS``), each chunk's results kept apart and then reduced in a fixed order, so a
+    given thread count always gives the same bits. A kernel that calls BLAS inside ``prange`` runs
+    under :func:`blas_single_threaded`.
     """
     options = {**JIT_OPTIONS, **overrides}
     if options.get("cache"):
@@ -143,6 +149,41 @@ def njit(fn=None, **overrides):
     if fn is None:
         return lambda f: numba.njit(**options)(f)
     return numba.njit(**options)(fn)
+
+
+_BLAS_LIBS: list | None = None
+
+
+def _blas_libs() -> list:
+    """threadpoolctl's controllers of every loaded BLAS (NumPy's and the one Numba's ``np.dot``
+    calls, SciPy's ``cython_blas``), found once."""
+    global _BLAS_LIBS
+    if _BLAS_LIBS is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS Numba calls, so it is found)
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_LIBS = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _BLAS_LIBS
+
+
+@contextlib.contextmanager
+def blas_single_threaded():
+    """Run the block with every BLAS limited to one thread (restored afterwards).
+
+    For ``parallel=True`` kernels that call BLAS (``np.dot``) from inside a ``prange`` loop: each
+    Numba thread's products then run on that thread alone, never nested in a multi-threaded BLAS.
+    Cheap (a few ctypes calls); the BLAS libraries are found on first use."""
+    changed = []
+    for lib in _blas_libs():
+        n = lib.get_num_threads()
+        if n != 1:
+            lib.set_num_threads(1)
+            changed.append((lib, n))
+    try:
+        yield
+    finally:
+        for lib, n in changed:
+            lib.set_num_threads(n)
 
 
 def jit_disabled() -> bool:

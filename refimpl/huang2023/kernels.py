@@ -1,26 +1,52 @@
 """Numba kernels for spec H: the same math as model.py / population.py in fused loops.
 
-``loss_and_grads_numba``: scores for all prompts (``_shifted_scores``), NumPy's SIMD exp, then
-one loop per prompt for the softmax, either loss (spec H5 sample loss or spec H6 E_w loss) and its
-backward (``_rest``); ∇_Q is one dgemm (Σ_j ds_j key_j for every prompt)ᵀ x_q at the end.
-``run_gd_numba``: GD on C with the reduced gradient of spec H7 over a population of count
-vectors; it stops at the first non-finite C, loss or gradient and reports the step. Tests prove
-both equal the NumPy path to ~1e−12, and that NaN propagates as in NumPy (the maxima of the
-stable softmax take a NaN like ``np.max``).
+``loss_and_grads_numba``: the prompts in blocks of ``BLOCK`` (their tokens, 256 kB at the
+benchmark size, stay in L2): for each prompt of a block Q x_q, the scores and their maximum (pass
+1); the exponentials of the whole block's scores in one flat vectorised loop (the ``exp`` of
+:mod:`refimpl.core.vmath`); for each prompt the softmax, either loss (spec H5 sample loss or spec
+H6 E_w loss), its softmax backward and Σ_j ds_j key_j (pass 2); then ∇_Q = Σ_b (Σ_j ds_j key_j)
+x_qᵀ over the prompts. X is read from memory once. ``run_gd_numba``: GD on C with the reduced
+gradient of spec H7 over a population of count vectors; it stops at the first non-finite C, loss
+or gradient and reports the step. Tests prove both equal the NumPy path (float64 to ~1e−12;
+float32, computed in float32 throughout, to float32 rounding), and that NaN propagates as in NumPy
+(the maxima of the stable softmax take a NaN like ``np.max``).
 
-Cost (the FLOP counts are ``benchmarks/flops.py``): the ``loss_and_grads_numba`` step reads X
-(B, N, d) — 2 MB at K = d = 10, N = 100, B = 256 — twice (scores; then Σ_j ds_j key_j), so it is
-bound by memory bandwidth, not flops: one SIMD pass over X (np.sum) takes ~58 µs on the target
-machine. ``_loss_grad_C`` per query column k and count vector: K exps' worth of work, ~6 K
-multiply-adds.
+**Summation order, fixed.** Sums over the tokens j (softmax normaliser, ŷ, the softmax
+backward's Σ attn c) use eight partial sums (:func:`refimpl.core.kernels.vec_sum`), SIMD-friendly;
+sums over the d features run in order (Q x_q, each score, four tokens per pass), and Σ_j ds_j x_j
+and Σ_j attn_j x_j run in token order with the d features in SIMD lanes. Every prompt's results go
+to its own rows (attention, Σ_j ds_j x_j, the loss term), and the prompts' loss terms and ∇_Q are
+summed in prompt order at the end: the result does not depend on how the prompts are split.
+
+**Threads** (``parallel=True``, ``loss_and_grads(..., backend="numba_parallel")``): the prompts
+are split into one contiguous chunk per Numba thread (``prange``), each chunk with its own
+scratch; ∇_Q's d rows are then split the same way (each row summed over the prompts in order).
+No BLAS call runs inside either kernel. Because of the fixed orders above, the parallel kernel
+returns the same bits as the serial one, for any number of threads.
+
+Cost: 2 B N d multiply-adds for the scores and Σ_j ds_j x_j (4 B N d for the E_w loss), B d²
+for Q x_q and B d² for ∇_Q, B J exps. At the benchmark size (d = 10) the two d-long contractions
+per token bound the time: a score is a sum over d = 10 contiguous features (too short for SIMD
+without a transposed copy of X, which costs more than it saves), so they run as independent
+scalar chains, four tokens at a time — at the same speed in float32 and float64; float32 gains
+in the exponentials, the softmax and memory traffic only. ``_loss_grad_C`` per query
+column k and count vector: K exps' worth of work, ~6 K multiply-adds.
+
+Every wrapper checks the shapes it indexes (O(1), no value scan) before calling a kernel, also
+on the unchecked path of ``loss_and_grads(..., check=False)``: a wrong-shaped array raises
+``ValueError`` instead of being read out of bounds.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
+from numba import prange
 
+from refimpl.core.arrays import check_shape
 from refimpl.core.jit import njit
-from refimpl.core.kernels import row_dots
+from refimpl.core.kernels import row_dots, vec_dot, vec_max, vec_sum
+from refimpl.core.vmath import exp
 
 
 @njit
@@ -46,114 +72,200 @@ def _key_sum(v, X, b, c, N):
 
 
 @njit
-def _shifted_scores(Q, X, xq, J):
-    """s_j − max_j s_j (B, J), s_j = key_jᵀ Q x_q (spec H4); keys x_1..x_N [, x_q]."""
-    B, N, d = X.shape
-    qx = np.dot(xq, Q.T)  # (B, d)  Q x_q for every prompt, one dgemm
-    S = np.empty((B, J))  # (B, J)
-    for b in range(B):
-        row_dots(X[b], qx[b], S[b], N, X.shape[2])  # spec H4: s_j = x_jᵀ Q x_q
-        if J > N:  # the query's own score (attend_to_query)
-            acc = 0.0
-            for a in range(d):
-                acc += xq[b, a] * qx[b, a]
-            S[b, N] = acc
-    smax = S[:, 0].copy()  # (B,)  maxima over j, all prompts side by side (independent chains)
-    for j in range(1, J):
-        for b in range(B):
-            if S[b, j] > smax[b] or S[b, j] != S[b, j]:  # a NaN wins, as in np.max
-                smax[b] = S[b, j]
-    for b in range(B):
-        for j in range(J):
-            S[b, j] -= smax[b]
-    return S
+def _scores(b, Qt, X, xq, attn, qx):
+    """Pass 1 of prompt b: attn[b] ← s − max_j s, s_j = key_jᵀ Q x_q (spec H4, lines (f1)–(f2));
+    ``Qt`` = Qᵀ (d, d), ``qx`` (d,) scratch."""
+    N, d = X.shape[1], X.shape[2]
+    J = attn.shape[1]
+    xqb = xq[b]
+    x0 = xqb[0]
+    for a in range(d):  # (f1) Q x_q, in order over the columns of Q (SIMD over its rows)
+        qx[a] = Qt[0, a] * x0
+    for cc in range(1, d):
+        xc = xqb[cc]
+        for a in range(d):
+            qx[a] += Qt[cc, a] * xc
+    s = attn[b]  # (J,)
+    row_dots(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q
+    if J > N:  # the query's own score (attend_to_query)
+        acc = xqb[0] * qx[0]
+        for a in range(1, d):
+            acc += xqb[a] * qx[a]
+        s[N] = acc
+    mx = vec_max(s, J)  # a NaN wins, as in np.max
+    for j in range(J):
+        s[j] -= mx
 
 
 @njit
-def _rest(E, X, xq, y, yq, wts, ew):
-    """From E = exp(s − max) (B, J): attention (in place), loss, and ∇_Q (spec H5, H6)."""
-    B, N, d = X.shape
-    J = E.shape[1]
-    attn = E
-    extra = np.zeros((B, d)) if ew else np.zeros((B, 1))
-    KD = np.zeros((B, d))  # (B, d)  Σ_j ds_j key_j per prompt
-    c = np.zeros(J)
-    total = 0.0
-    for b in range(B):
-        z = 0.0
+def _exp_rows(attn, b0, b1):
+    """attn[b] ← exp(attn[b]) for b0 ≤ b < b1: one flat loop over the contiguous rows (a loop from
+    0: LLVM does not vectorise Numba's ``range(lo, hi)`` loops)."""
+    J = attn.shape[1]
+    flat = attn.reshape(-1)[b0 * J:b1 * J]
+    for i in range(flat.size):
+        flat[i] = exp(flat[i])
+
+
+@njit
+def _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half):
+    """Pass 2 of prompt b, from e = exp(s − max) in attn[b]: the attention (in place), ŷ or u
+    into extra[b], the weighted loss term into losses[b], Σ_j ds_j key_j into KD[b] (spec H4–H6).
+    ``du`` (d,) and ``c`` (J,) scratch; ``one``, ``half``: 1 and ½ in the arrays' dtype (so that a
+    float32 kernel never widens to float64)."""
+    N, d = X.shape[1], X.shape[2]
+    J = attn.shape[1]
+    xqb = xq[b]
+    s = attn[b]  # (J,)  e_j, then the attention
+    r = one / vec_sum(s, J)  # 1/Σ e
+    wb = wts[b]
+    if ew:
         for j in range(J):
-            z += E[b, j]
-        for j in range(J):
-            attn[b, j] = E[b, j] / z  # spec H4: softmax
-        if ew:
-            u = extra[b]
-            _key_sum(u, X, b, attn[b], N)  # Σ_{i≤N} attn_i x_i
-            lb = 0.0
-            for a in range(d):
-                u[a] -= xq[b, a]  # spec H6: u = Σ attn_j x_j − x_q
-                lb += u[a] * u[a]
-            total += wts[b] * 0.5 * lb  # spec H6: ½‖u‖²
-            j = 0
-            while j + 4 <= N:  # ∂/∂attn_j = w_b ⟨u, x_j⟩ (the query column carries no value)
-                a0 = 0.0
-                a1 = 0.0
-                a2 = 0.0
-                a3 = 0.0
-                for a in range(d):
-                    ua = u[a]
-                    a0 += ua * X[b, j, a]
-                    a1 += ua * X[b, j + 1, a]
-                    a2 += ua * X[b, j + 2, a]
-                    a3 += ua * X[b, j + 3, a]
-                c[j] = wts[b] * a0
-                c[j + 1] = wts[b] * a1
-                c[j + 2] = wts[b] * a2
-                c[j + 3] = wts[b] * a3
-                j += 4
-            while j < N:
-                acc = 0.0
-                for a in range(d):
-                    acc += u[a] * X[b, j, a]
-                c[j] = wts[b] * acc
-                j += 1
-            for j in range(N, J):
-                c[j] = 0.0
-        else:
-            yh = 0.0
-            for i in range(N):
-                yh += attn[b, i] * y[b, i]
-            extra[b, 0] = yh
-            diff = yh - yq[b]
-            total += wts[b] * 0.5 * diff * diff  # spec H5
-            for j in range(J):
-                c[j] = wts[b] * diff * (y[b, j] if j < N else 0.0)
-        cs = 0.0
-        for j in range(J):
-            cs += attn[b, j] * c[j]
+            s[j] *= r  # (f3) spec H4: softmax (≤ 1 ulp from e / Σ e)
+        u = extra[b]  # (d,)
+        u[:] = 0
+        _key_sum(u, X, b, s, N)  # Σ_{i≤N} attn_i x_i
+        for a in range(d):
+            u[a] -= xqb[a]  # (f4') spec H6: u = Σ attn_j x_j − x_q
+        lb = u[0] * u[0]
+        for a in range(1, d):
+            lb += u[a] * u[a]
+        losses[b] = wb * (lb * half)  # spec H6: ½‖u‖²
+        for a in range(d):
+            du[a] = wb * u[a]
+        row_dots(X[b], du, c, N, d)  # ∂/∂attn_j = w_b ⟨u, x_j⟩ (the query column carries no value)
+        for j in range(N, J):
+            c[j] = 0
+        cs = vec_dot(s, c, J)
         for j in range(J):  # softmax backward: ds_j = attn_j (c_j − Σ attn c)
-            c[j] = attn[b, j] * (c[j] - cs)
-        kd = KD[b]
-        _key_sum(kd, X, b, c, N)  # Σ_j ds_j key_j
-        if J > N:
-            for a in range(d):
-                kd[a] += c[N] * xq[b, a]
-    dQ = np.dot(KD.T, xq)  # (d, d)  spec H6: ∇_Q = Σ_b (Σ_j ds_j key_j) x_qᵀ
-    return total, dQ, attn, extra
+            c[j] = s[j] * (c[j] - cs)
+    else:
+        yb = y[b]
+        yh = r * vec_dot(s, yb, N)  # (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i = (Σ e_i y_i) / Σ e
+        extra[b, 0] = yh
+        diff = yh - yq[b]
+        losses[b] = wb * (half * diff * diff)  # spec H5: ½(ŷ − y_q)²
+        g = wb * diff  # ∂/∂ŷ;  ∂/∂attn_j = g y_j (0 for the query column), Σ_j attn_j g y_j = g ŷ
+        cs = g * yh
+        for j in range(N):  # (f3) the softmax, and its backward ds_j = attn_j (g y_j − g ŷ)
+            a = s[j] * r
+            s[j] = a
+            c[j] = a * (g * yb[j] - cs)
+        for j in range(N, J):
+            a = s[j] * r
+            s[j] = a
+            c[j] = a * (-cs)
+    kd = KD[b]  # (d,)
+    kd[:] = 0
+    _key_sum(kd, X, b, c, N)  # Σ_j ds_j key_j
+    if J > N:
+        for a in range(d):
+            kd[a] += c[N] * xqb[a]
 
 
-def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool):
-    """(loss, ∇_Q, attn (B, J), u (B, d) or ŷ (B,)) — the Numba twin of model.loss_and_grads."""
-    f = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    X, xq = f(X), f(xq)
-    J = X.shape[1] + 1 if attend_to_query else X.shape[1]
-    E = _shifted_scores(f(Q), X, xq, J)  # (B, J)
-    np.exp(E, out=E)  # NumPy's SIMD exp: ~6× faster than the scalar libm call a Numba loop makes
-    total, dQ, attn, extra = _rest(E, X, xq, f(y), f(yq), f(wts), bool(ew))
+BLOCK = 32  # prompts per block: their tokens (BLOCK·N·d values, 256 kB at the benchmark size) stay in L2
+
+
+@njit
+def _block(b0, b1, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half):
+    """Prompts b0 ≤ b < b1: pass 1 for each, the exponentials of all their scores in one flat
+    (vectorised) loop, pass 2 for each."""
+    for b in range(b0, b1):
+        _scores(b, Qt, X, xq, attn, qx)
+    _exp_rows(attn, b0, b1)
+    for b in range(b0, b1):
+        _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half)
+
+
+@njit
+def _grad_rows(KD, xq, dQ, a0, a1):
+    """dQ[a] = Σ_b KD[b, a] x_q[b] for a0 ≤ a < a1, in prompt order (spec H6: ∇_Q = Σ_b kd_b x_qᵀ)."""
+    B, d = xq.shape
+    for a in range(a0, a1):
+        row = dQ[a]
+        k0 = KD[0, a]
+        for cc in range(d):
+            row[cc] = k0 * xq[0, cc]
+        for b in range(1, B):
+            kb = KD[b, a]
+            for cc in range(d):
+                row[cc] += kb * xq[b, cc]
+
+
+@njit
+def _run(Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, dQ):
+    """All prompts in order, then ∇_Q; returns the loss Σ_b losses[b] (in prompt order)."""
+    B, d = xq.shape
+    J = attn.shape[1]
+    qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
+    one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
+    for b0 in range(0, B, BLOCK):
+        _block(b0, min(b0 + BLOCK, B), Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+    _grad_rows(KD, xq, dQ, 0, d)
+    total = losses[0]
+    for b in range(1, B):
+        total += losses[b]
+    return total
+
+
+@njit(parallel=True)
+def _run_parallel(Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, dQ, n_threads):
+    """:func:`_run` with the prompts (then the rows of ∇_Q) split over the Numba threads; the
+    same bits as :func:`_run` for any number of threads (``n_threads``: Numba's thread count)."""
+    B, d = xq.shape
+    J = attn.shape[1]
+    nt = max(1, min(B, n_threads))
+    one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
+    for t in prange(nt):  # one contiguous chunk of prompts per thread, with its own scratch
+        qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
+        lo, hi = t * B // nt, (t + 1) * B // nt
+        for b0 in range(lo, hi, BLOCK):
+            _block(b0, min(b0 + BLOCK, hi), Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+    nr = min(d, nt)
+    for t in prange(nr):
+        _grad_rows(KD, xq, dQ, t * d // nr, (t + 1) * d // nr)
+    total = losses[0]
+    for b in range(1, B):
+        total += losses[b]
+    return total
+
+
+def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool, parallel: bool = False):
+    """(loss, ∇_Q, attn (B, J), u (B, d) or ŷ (B,)) — the Numba twin of model.loss_and_grads,
+    computed in Q's dtype (float32 stays float32). ``parallel``: split the prompts over the Numba
+    threads (same bits)."""
+    Q = np.asarray(Q)
+    dt = Q.dtype if Q.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    f = lambda a: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
+    Q, X, xq, y, yq, wts = f(Q), f(X), f(xq), f(y), f(yq), f(wts)
+    check_shape("params['Q']", Q, (None, None))
+    d = Q.shape[0]
+    check_shape("params['Q']", Q, (d, d))
+    check_shape("batch['X']", X, (None, None, d))
+    B, N, _ = X.shape
+    if B < 1 or N < 1 or d < 1:
+        raise ValueError(f"batch['X'] must have B ≥ 1 prompts, N ≥ 1 tokens and d ≥ 1 features, got shape {X.shape}")
+    check_shape("batch['xq']", xq, (B, d))
+    check_shape("batch['y']", y, (B, N))
+    check_shape("batch['yq']", yq, (B,))
+    check_shape("weights", wts, (B,))
+    J = N + 1 if attend_to_query else N
+    attn = np.empty((B, J), dt)
+    extra = np.empty((B, d) if ew else (B, 1), dt)
+    KD = np.empty((B, d), dt)
+    losses = np.empty(B, dt)
+    dQ = np.empty((d, d), dt)
+    args = (np.ascontiguousarray(Q.T), X, xq, y, yq, wts, bool(ew), attn, extra, KD, losses, dQ)
+    total = _run_parallel(*args, numba.get_num_threads()) if parallel else _run(*args)
     return total, dQ, attn, (extra if ew else extra[:, 0])
 
 
 @njit
 def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
+    """L (returned), L_k into ``Lk`` (K,), ∇_C L into ``G`` (K, K) and E_n[α_{k→m}] into ``Ea``
+    [k, m] for the query columns ``cols`` (spec H7; :func:`refimpl.huang2023.population.loss_and_grad_C`).
+    Per query column k and count vector: one division (1/den) and ~6 K multiply-adds; the K
+    exponentials per column are scalar (K² per call, not a vector loop)."""
     K = C.shape[0]
     M = counts.shape[0]
     e = np.zeros(K)
@@ -177,9 +289,10 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
             den = e[k] if attend_to_query else 0.0
             for m in range(K):
                 den += counts[c, m] * e[m]
+            rden = 1.0 / den  # one division per count vector (α ≤ 1 ulp from n e / den)
             S2 = 0.0
             for m in range(K):
-                a = counts[c, m] * e[m] / den  # spec H7: α_{k→m}
+                a = counts[c, m] * e[m] * rden  # spec H7: α_{k→m}
                 al[m] = a
                 S2 += a * a
             ak = al[k]
@@ -191,7 +304,7 @@ def _loss_grad_C(C, p, counts, weights, attend_to_query, G, Lk, Ea, cols):
                 g[m] += wc * al[m] * (r - t)  # spec H7
                 ea[m] += wc * al[m]
             if attend_to_query:
-                gq -= wc * (e[k] / den) * t
+                gq -= wc * (e[k] * rden) * t
         g[k] += gq
         for m in range(K):
             G[m, k] = g[m] * p[k]
@@ -259,8 +372,16 @@ def run_gd_numba(C0, p, counts, weights, eta, steps, rec, attend_to_query, cols=
     when every evaluated C, loss and gradient was finite, else the first step where one was not
     (``bad_what``: 1 C, 2 the loss, 3 the gradient)."""
     f = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    C0, p, counts, weights = f(C0), f(p), f(counts), f(weights)
+    check_shape("C0", C0, (None, None))
     K = C0.shape[0]
-    cols = np.arange(K, dtype=np.int64) if cols is None else np.ascontiguousarray(cols, dtype=np.int64)
+    check_shape("C0", C0, (K, K))
+    check_shape("p", p, (K,))
+    check_shape("counts", counts, (None, K))
+    check_shape("weights", weights, (counts.shape[0],))
+    cols = np.arange(K, dtype=np.int64) if cols is None else np.ascontiguousarray(cols, dtype=np.int64).reshape(-1)
+    if cols.size and (cols.min() < 0 or cols.max() >= K):
+        raise ValueError(f"columns must be query features in [0, {K}), got {cols.tolist()}")
+    rec = np.ascontiguousarray(rec, dtype=np.int64).reshape(-1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NUMBA_DISABLE_JIT: checked in the loop
-        return _run_gd(f(C0), f(p), f(counts), f(weights), float(eta), int(steps),
-                       np.ascontiguousarray(rec, dtype=np.int64), bool(attend_to_query), cols)
+        return _run_gd(C0, p, counts, weights, float(eta), int(steps), rec, bool(attend_to_query), cols)

@@ -41,7 +41,7 @@ from refimpl.core.rng import make_rng
 from refimpl.huang2023.config import Config
 
 PARAM_NAMES = ("Q",)
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "numba_parallel")
 
 
 def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
@@ -266,13 +266,18 @@ def loss_and_grads(
         keys are ignored.
     cfg : refimpl.huang2023.config.Config
         Reads ``loss`` and ``attend_to_query`` (the softmax range).
-    backend : {"numpy", "numba"}
-        The NumPy reference or the fused Numba kernel (``refimpl.huang2023.kernels``).
+    backend : {"numpy", "numba", "numba_parallel"}
+        The NumPy reference, or the fused Numba kernel (``refimpl.huang2023.kernels``) on one
+        thread (``"numba"``) or with the prompts split over Numba's threads (``"numba_parallel"``;
+        ``numba.set_num_threads`` / ``NUMBA_NUM_THREADS`` sets how many). Both Numba backends
+        return the same bits, for any number of threads; they pay off at large batches.
     weights : array_like, shape (B,), optional
         Per-prompt weights, non-negative (default 1/B each; population expectations pass their
         probabilities, spec H8 (d)).
     check : bool
-        Validate the inputs first (``False`` skips it: trusted hot loops).
+        Validate the inputs first. ``False`` skips the validation (types, values, finiteness:
+        trusted hot loops); the Numba kernels still check the shapes they index (O(1)), so a
+        wrong-shaped array raises ``ValueError`` rather than being read out of bounds.
     return_aux : bool
         Also return ``aux``.
 
@@ -304,13 +309,12 @@ def loss_and_grads(
     X, xq, y, yq = (np.asarray(b[k], dtype=dt) for k in ("X", "xq", "y", "yq"))
     wts = check_weights(weights, X.shape[0], dt) if check or weights is None else weights
     u = y_hat = None
-    if backend == "numba":
+    if backend != "numpy":  # "numba", "numba_parallel": the fused kernel, in the parameters' dtype
         from refimpl.huang2023.kernels import loss_and_grads_numba
 
-        val, dQ, attn, extra = loss_and_grads_numba(Q, X, xq, y, yq, wts, ew, attend)  # kernels run in float64
-        if dt != np.float64:  # float32 in, float32 out: the float64 results rounded
-            val = float(dt.type(val))
-            dQ, attn, extra = dQ.astype(dt), attn.astype(dt), extra.astype(dt)
+        val, dQ, attn, extra = loss_and_grads_numba(Q, X, xq, y, yq, wts, ew, attend,
+                                                    parallel=backend == "numba_parallel")
+        val = float(val)
         grads = {"Q": dQ}
         if ew:
             u = extra

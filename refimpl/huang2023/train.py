@@ -34,8 +34,10 @@ def train(cfg: Config, seed, *, backend: str = "numpy", progress: bool | None = 
     seed : int or numpy.random.Generator
         Draws the features V (:func:`refimpl.huang2023.data.make_data`, first stream) and, for
         ``cfg.population="monte_carlo"``, the ``cfg.M`` count vectors (second stream).
-    backend : {"numpy", "numba"}
-        The NumPy loop or the fused kernel (the same numbers to ~1e−13).
+    backend : {"numpy", "numba", "numba_parallel"}
+        The NumPy loop or the fused kernel (the same numbers to ~1e−13). ``"numba_parallel"``
+        runs the same single-threaded kernel as ``"numba"`` (the reduced dynamics is a K × K
+        problem; only ``loss_and_grads`` on materialised prompts splits work over threads).
     progress : bool, optional
         A bar over the steps (NumPy backend; ``None``: only on a terminal).
     record : array_like of int, optional
@@ -66,7 +68,8 @@ def train(cfg: Config, seed, *, backend: str = "numpy", progress: bool | None = 
     data = data_from_rng(cfg, r_features)  # V (d, K), p (K,), N   spec H1
     pop = P.make_population(cfg, r_population)  # spec H8 (a)–(c)
     C0 = P.C_from_Q(init_params(cfg, seed)["Q"], data.V)  # (K, K)  spec H4 [C]: Q⁰ = 0, so C⁰ = 0
-    traj = P.run_gd(pop, cfg.eta, cfg.steps, C0=C0, record=record, backend=backend, columns=columns,
+    traj = P.run_gd(pop, cfg.eta, cfg.steps, C0=C0, record=record, columns=columns,
+                    backend="numba" if backend == "numba_parallel" else backend,
                     progress=progress)  # spec H5, H7
     C = traj.params["C"]
     return dataclasses.replace(

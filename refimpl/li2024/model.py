@@ -52,7 +52,7 @@ from refimpl.core.rng import make_rng
 from refimpl.li2024.config import Config
 
 PARAM_NAMES = ("W_Q", "W_K", "W_V", "W_O", "a")
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "numba_parallel")
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,13 +279,14 @@ def _loss_grads(params, P, z, cfg: Config, backend: str, keep):
     the computation behind ``loss_and_grads`` and each step of ``train``."""
     dt = params["W_Q"].dtype  # compute in the parameters' precision (float32 stays float32)
     P, z = np.asarray(P, dtype=dt), np.asarray(z, dtype=dt)
-    if backend == "numba":
+    if backend != "numpy":  # "numba", "numba_parallel"
         from refimpl.li2024.kernels import loss_and_grads_numba
 
         m = cfg.model
         return loss_and_grads_numba(
             params, P, z, attend_to_query=m.attend_to_query, train_a=m.train_a, relu_at_zero=float(m.relu_at_zero),
             keep=None if keep is None else _keep_vector(keep, params["W_O"].shape[0], params["a"].dtype),
+            parallel=backend == "numba_parallel",
         )
     F, cache = forward(params, {"P": P}, cfg, keep=keep)
     loss, dF = hinge_loss(F, z)
@@ -323,14 +324,19 @@ def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=N
         ``P`` (B, d, l+1) and ``z`` (B,) of ±1, float64 or float32; other keys are ignored.
     cfg : refimpl.li2024.config.Config
         The configuration the options are read from.
-    backend : {"numpy", "numba"}
+    backend : {"numpy", "numba", "numba_parallel"}
         ``"numpy"``: this module, the readable reference; ``"numba"``: the fused kernels of
-        ``refimpl.li2024.kernels``, equal to it to ~1e−12.
+        ``refimpl.li2024.kernels``, equal to it to ~1e−12; ``"numba_parallel"``: the same kernels
+        with the prompts split into one chunk per Numba thread (``numba.set_num_threads`` /
+        ``NUMBA_NUM_THREADS``), the chunks' sums added in order — deterministic for a given thread
+        count, and worth it at large batches only.
     keep : array_like, shape (m,), optional
         0/1 mask over the rows of W_O (spec L9); pruned rows get zero gradient.
     check : bool
         Validate the inputs first and raise :class:`refimpl.core.errors.NonFiniteError` if the
         loss, an output F or a gradient is not finite; ``False`` skips both (trusted hot loops).
+        The Numba kernels still check the shapes they index (O(1), no value scan), so a
+        wrong-shaped array raises ``ValueError`` rather than being read out of bounds.
     return_aux : bool
         Also return ``aux``.
 

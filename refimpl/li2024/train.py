@@ -50,7 +50,7 @@ def train(
     seed : int or numpy.random.Generator
         Drives the instance, the initialisation, the minibatches and the evaluation batches (the
         streams of :func:`refimpl.li2024.data.streams`).
-    backend : {"numba", "numpy"}
+    backend : {"numba", "numpy", "numba_parallel"}
         The gradient backend (:func:`refimpl.li2024.model.loss_and_grads`).
     data : Instance, optional
         Replaces the drawn instance (:func:`refimpl.li2024.data.make_data`).

@@ -37,7 +37,7 @@ from refimpl.core.rng import make_rng
 from refimpl.yang2024.population import Population, excess_and_grad, population
 
 PARAM_NAMES = ("Q", "w")
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "numba_parallel")
 LOSSES = ("population", "sample")
 
 
@@ -260,8 +260,7 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
     Parameters
     ----------
     params : dict of numpy.ndarray
-        ``Q`` (H, d, d) and ``w`` (H, K), float64 or float32 (float32 gradients are computed in
-        float64 on the Numba path and cast).
+        ``Q`` (H, d, d) and ``w`` (H, K), float64 or float32; both backends compute in that dtype.
     batch : dict
         ``V_all`` (d, K) and optionally ``N`` (default ``cfg.N``); for ``"population"`` also
         ``Z_all`` (m, K) and optionally ``tau`` (default ``cfg.tau``) — :func:`make_data`'s dict —
@@ -269,12 +268,16 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
         :func:`sample_batch`'s dict.
     cfg : refimpl.yang2024.config.Config
         Chooses the loss (``cfg.loss``) and supplies the defaults above.
-    backend : {"numpy", "numba"}
-        The NumPy reference or the Numba kernels (``refimpl.yang2024.kernels``).
+    backend : {"numpy", "numba", "numba_parallel"}
+        The NumPy reference or the Numba kernels (``refimpl.yang2024.kernels``), on one thread or
+        with the heads split over Numba's threads (``numba.set_num_threads``; deterministic for a
+        given thread count).
     pop : Population, optional
         The precomputed constants of the closed form (:func:`refimpl.yang2024.population.population`).
     check : bool
-        Validate the inputs first (``False`` skips it: trusted hot loops).
+        Validate the inputs first. ``False`` skips the validation (types, values, finiteness:
+        trusted hot loops); the Numba kernels still check the shapes they index (O(1)), so a
+        wrong-shaped array raises ``ValueError`` rather than being read out of bounds.
     return_aux : bool
         Also return ``aux``.
 
@@ -328,11 +331,12 @@ def evaluate(params, batch, loss: str, backend: str, pop: Population | None = No
     Q, w = params["Q"], params["w"]
     dt = Q.dtype  # compute in the parameters' dtype: float32 parameters stay float32 throughout
     V_all, N = np.asarray(batch["V_all"], dtype=dt), int(batch["N"])
-    if backend == "numba":
+    par = backend == "numba_parallel"
+    if backend != "numpy":  # "numba", "numba_parallel"
         from refimpl.yang2024.kernels import attention_backward as k_backward
         from refimpl.yang2024.kernels import attention_forward as k_forward
 
-        A_hat, S = k_forward(Q, w, V_all, N)
+        A_hat, S = k_forward(Q, w, V_all, N, parallel=par)
     else:
         A_hat, cache = attention_forward(Q, w, V_all, N)
         S = cache["S"]
@@ -347,13 +351,11 @@ def evaluate(params, batch, loss: str, backend: str, pop: Population | None = No
         y_hat = y @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
         val, dA = sample_loss(y_hat, y, np.asarray(batch["y_all"], dtype=dt))
         aux["out"] = y_hat
-    if backend == "numba":
-        dQ, dw = k_backward(dA, S, w, V_all, N)
+    if backend != "numpy":
+        dQ, dw = k_backward(dA, S, w, V_all, N, parallel=par)
         grads = {"Q": dQ, "w": dw}
     else:
         grads = attention_backward(dA, cache)
-    if grads["Q"].dtype != Q.dtype:  # float32 parameters: float32 gradients (the kernels run in float64)
-        grads = {k: g.astype(Q.dtype) for k, g in grads.items()}
     return val, grads, aux
 
 

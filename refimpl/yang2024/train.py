@@ -139,7 +139,7 @@ def run_adam(params, batch, lr: float = 1e-4, steps: int = 1000, *, data: str = 
     loss, ``records["excess"]`` always L − L* of Y7."""
     lr = _pos("lr", lr)
     check_choice("backend", backend, BACKENDS)
-    opt = Adam(lr, betas, adam_eps, backend=backend)
+    opt = Adam(lr, betas, adam_eps, backend="numba" if backend == "numba_parallel" else backend)
 
     def update(t, p, g):
         opt.step(p, g)
@@ -169,8 +169,8 @@ def train(cfg, seed, *, backend: str = "numpy", progress: bool | None = None, re
         Streams (as the validation modules draw them): the dictionary from ``seed``, the
         parameters (spec Y6) from ``seed + 1``, the prompt pool and minibatches from ``seed + 2``
         (a Generator is split into three).
-    backend : {"numpy", "numba"}
-        The gradient backend (and Adam's fused kernel with ``"numba"``).
+    backend : {"numpy", "numba", "numba_parallel"}
+        The gradient backend (and Adam's fused kernel with ``"numba"`` or ``"numba_parallel"``).
     progress : bool, optional
         ``None`` shows a progress bar only on a terminal; ``True``/``False`` force it on/off.
     record_every : int, optional

@@ -204,22 +204,29 @@ def transformer_torch(g, cfg):
 # JAX
 
 
+# XLA compiles each configuration's program afresh (2–5 s for a transformer with the default
+# backend optimisation, 95 s for the file on the shared machine); without LLVM's optimisation
+# passes the file takes 40 s. The program (its HLO, the example's jit) is the same, and so is its
+# float semantics (no fast-math at either level); the cases pass at the default level too.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
 def _jax_run(loss, train, fixed, batch, optimizer, n, /, **options):
     """Outputs and gradients from the example's jitted ``make_value_and_grad``, then ``n`` steps
     of the same function and the example's optimiser update (jitted); the loss before each step.
 
     ``common.make_train_step`` fuses the same two into one jit (tests/test_parity_jax.py checks
-    it against refimpl); compiling it here as well would double the file's run time (XLA takes
-    2–5 s per transformer configuration)."""
+    it against refimpl); compiling it here as well would double the file's run time."""
     import jax
 
     from refimpl.examples.jax import common
 
-    vg = common.make_value_and_grad(loss, **options)
+    vg = common.make_value_and_grad(loss, **options).lower(train, fixed, batch).compile(FAST_COMPILE)
     (value, out), grads = vg(train, fixed, batch)
     init, update = optimizer
-    update = jax.jit(update)
-    p, state, losses = train, init(train), []
+    state = init(train)
+    update = jax.jit(update).lower(train, grads, state).compile(FAST_COMPILE)
+    p, losses = train, []
     for _ in range(n):
         (v, _), g = vg(p, fixed, batch)
         losses.append(v)

@@ -234,6 +234,7 @@ def test_cli_workers_runs_a_local_cluster(fake, pkgs, tmp_path):
 
 
 def test_a_worker_killed_mid_task_is_recovered(pkgs, tmp_path, procs, monkeypatch):
+    numba_threads_before = os.environ.get("NUMBA_NUM_THREADS")
     log = tmp_path / "kill.log"
     marker = tmp_path / "killed-once"
     src = KILL.replace("{marker!r}", repr(str(marker)))
@@ -247,6 +248,9 @@ def test_a_worker_killed_mid_task_is_recovered(pkgs, tmp_path, procs, monkeypatc
     runner.run_validation(["kappa"], "quick", tmp_path / "serial", log=_quiet)
     assert dask == _claims(tmp_path / "serial")[0]
     procs.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+    # ... without pinning this process's Numba: with its thread pool already running, a changed
+    # NUMBA_NUM_THREADS made the next compilation here raise (a serial run after this test did)
+    assert os.environ.get("NUMBA_NUM_THREADS") == numba_threads_before
     F.forget(pkg)
 
 

@@ -294,7 +294,7 @@ def test_wrong_keep_mask(good, backend, keep, match):
 
 def test_bad_training_arguments():
     cfg = li2024.preset("tiny", train={"steps": 2})
-    with pytest.raises(ValueError, match=r"backend must be one of \['numpy', 'numba'\], got 'torch'"):
+    with pytest.raises(ValueError, match=r"backend must be one of \['numpy', 'numba', 'numba_parallel'\], got 'torch'"):
         li2024.train(cfg, 0, backend="torch", progress=False)
     with pytest.raises(ValueError, match=r"snapshot_every must be None or an int ≥ 1"):
         li2024.train(cfg, 0, snapshot_every=0, progress=False)

@@ -87,7 +87,12 @@ def local_client(n_workers: int, *, processes: bool = True):
         raise ValueError(f"--workers must be a positive integer, got {n_workers!r}")
     env = {**{k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()},
            **worker_env()}
-    saved = {k: os.environ.get(k) for k in env}
+    # NUMBA_NUM_THREADS reaches the workers only through the nannies' `env` (set in the worker
+    # process before it imports Numba), never this process's environment: a nanny restarting a
+    # worker re-applies the pre-spawn environment here, and a Numba whose thread pool is already
+    # running raises "Cannot set NUMBA_NUM_THREADS ..." at its next compilation if it changed.
+    pre_spawn = {k: v for k, v in env.items() if k != "NUMBA_NUM_THREADS"}
+    saved = {k: os.environ.get(k) for k in pre_spawn}
 
     def restore():
         for k, v in saved.items():
@@ -98,13 +103,13 @@ def local_client(n_workers: int, *, processes: bool = True):
 
     # Dask applies distributed.nanny.pre-spawn-environ to os.environ before spawning a worker (and
     # values already in os.environ win over the config): set ours for the spawn, restore after
-    os.environ.update(env)
+    os.environ.update(pre_spawn)
     # Ctrl-C in a terminal reaches the whole process group: workers ignore it (the client handles
     # it and closes the cluster). Ignored at spawn (inherited through exec, so Python and asyncio
     # install no handler), and by a plugin in workers that a nanny restarts later.
     old_sigint = _ignore_sigint()
     try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": pre_spawn,
                               "distributed.scheduler.allowed-failures": 3}):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
                                    dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},

@@ -71,8 +71,9 @@ def cmd_train(args) -> int:
         raise ValueError(f"{steps} training steps would need about {steps * 1024 / 2**30:.1f} GiB for the per-step "
                          f"records, more than half of the {avail / 2**30:.1f} GiB available; lower --steps")
     kw = {"steps": args.steps} if info.steps_field is None and args.steps is not None else {}
-    try:
-        res = mod.train(cfg, args.seed, backend=args.backend, progress=None if not args.quiet else False, **kw)
+    try:  # a diverging run ends in one NonFiniteError line, not in NumPy's overflow warnings first
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            res = mod.train(cfg, args.seed, backend=args.backend, progress=None if not args.quiet else False, **kw)
     except KeyboardInterrupt:
         print(f"\nrefimpl: interrupted; nothing was written to {out}", file=sys.stderr)
         return 130
@@ -116,6 +117,8 @@ def cmd_golden_suite(args) -> int:
         print("refimpl: error: --out DIR is required (unless --list)", file=sys.stderr)
         return 2
     if args.check:
+        if not Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out} is not a folder of golden files (nothing to check)")
         problems = check_suite(args.out)
         for name, diffs in problems.items():
             print(f"{name}:")

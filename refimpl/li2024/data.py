@@ -212,6 +212,8 @@ def sample_batch(
         raise TypeError(f"inst must be the Instance of li2024.make_data(cfg, seed), got {type(inst).__name__}")
     cfg = inst.cfg
     rng = make_rng(rng)
+    if not isinstance(ood, (bool, np.bool_)):  # before ``ood or ...`` below turns any truthy value into a choice
+        raise ValueError(f"ood must be a bool, got {ood!r}")
     if isinstance(tasks, str):
         names = {"train": inst.tasks_train, "unseen": inst.tasks_unseen, "all": inst.tasks_all, "ood": inst.tasks_ood}
         if tasks not in names:
@@ -235,8 +237,6 @@ def sample_batch(
         raise ValueError(f"l must be an int ≥ 1, got {l!r}")
     if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    if not isinstance(ood, (bool, np.bool_)):
-        raise ValueError(f"ood must be a bool, got {ood!r}")
     if M == 2 and alpha < 1:
         raise ValueError("alpha must be 1 when there are only two relevant patterns (no task-irrelevant ones)")
 

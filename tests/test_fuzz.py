@@ -563,3 +563,77 @@ def test_the_table_has_at_least_200_distinct_cases():
     assert len(set(ids)) == len(ids), "duplicate case ids"
     assert TOTAL_CASES >= 200, (API_CASES, CLI_CASES)
     assert f"{API_CASES} API cases, {CLI_CASES} CLI cases, {TOTAL_CASES} distinct" in " ".join(__doc__.split())
+
+
+# ------------------------------------------------------------------------------------------------
+# a folder the user may not write into (root ignores permissions: run as ``nobody`` then)
+# ------------------------------------------------------------------------------------------------
+def _as_other_user():
+    """(command prefix, python) running as a user the permissions apply to, or None."""
+    import shutil
+    import sys
+
+    if os.geteuid() != 0:
+        return [], sys.executable
+    runuser = shutil.which("runuser")
+    py = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    return ([runuser, "-u", "nobody", "--"], py) if runuser and Path(py).exists() else None
+
+
+DENIED = {
+    "train": ["train", "li2024", "--quiet", "--steps", "2", "--out", "{locked}/run"],
+    "golden-export": ["golden", "export", "li2024", "--out", "{locked}/g.npz"],
+    "validate": ["validate", "--quiet", "--profile", "quick", "--paper", "li2024", "--only", "training",
+                 "--out", "{locked}/report"],
+    "bench-plot": ["bench", "--quick", "--sizes", "small", "--model", "huang2023", "--backend", "numpy",
+                   "--plot", "{locked}/plots"],
+}
+
+
+@pytest.mark.parametrize("cmd", sorted(DENIED))
+def test_cli_permission_denied_folder_is_one_line(cmd, tmp_path):
+    """Issue 15 (h): an output folder the user cannot write into is one line, exit 2, before any work."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    how = _as_other_user()
+    if how is None:
+        pytest.skip("running as root without runuser or a system Python of this version")
+    prefix, py = how
+    deps = [p for p in sys.path if p.endswith("site-packages")]  # numpy & co. (this environment's)
+    if prefix and subprocess.run([*prefix, "test", "-r", str(Path(np.__file__))]).returncode:
+        pytest.skip(f"user nobody cannot read this environment's numpy ({np.__file__})")
+    root = Path(__file__).resolve().parents[1]
+    shared = Path(tempfile.mkdtemp(prefix="refimpl-denied-"))
+    try:
+        shared.chmod(0o755)
+        site = shared / "site" / "refimpl"  # the package as installed: validation/, benchmarks/ inside refimpl
+        site.mkdir(parents=True)
+        for p in (root / "refimpl").iterdir():
+            (site / p.name).symlink_to(p)
+        for sub in ("validation", "benchmarks", "examples"):
+            (site / sub).symlink_to(root / sub)
+        locked = shared / "locked"
+        locked.mkdir()
+        (locked / "keep.txt").write_text("keep me\n")
+        locked.chmod(0o555 if prefix else 0o500)  # nobody (or this user) may not write here
+        work = shared / "work"
+        work.mkdir(mode=0o777)
+        work.chmod(0o777)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "NUMBA_CACHE_DIR": str(work / "numba"),
+               "PYTHONPATH": ":".join([str(site.parent), *deps]), "PYTHONDONTWRITEBYTECODE": "1"}
+        argv = [a.format(locked=locked) for a in DENIED[cmd]]
+        res = subprocess.run([*prefix, "env", *[f"{k}={v}" for k, v in env.items()], py, "-m", "refimpl", *argv],
+                             capture_output=True, text=True, cwd=str(work), timeout=300)
+        assert res.returncode == 2, res.stdout + res.stderr
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert "writable" in res.stderr or "Permission denied" in res.stderr, res.stderr
+        assert sorted(p.name for p in locked.iterdir()) == ["keep.txt"]
+        assert (locked / "keep.txt").read_text() == "keep me\n"
+    finally:
+        for p in [shared, *shared.rglob("*")]:
+            if not p.is_symlink():
+                p.chmod(p.stat().st_mode | 0o700)
+        shutil.rmtree(shared, ignore_errors=True)

@@ -96,9 +96,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_golden_export(args) -> int:
-    from refimpl.core.io import atomic_savez
+    from refimpl.core.io import atomic_savez, check_output_file
     from refimpl.testing import golden
 
+    check_output_file(args.out, what="--out")  # a folder or an unwritable place: one line, before the work
     data = golden(args.model, config=args.config, seed=args.seed, dtype=args.dtype)
     path = atomic_savez(args.out, data)
     names = sorted(k for k in data if not k.startswith("meta/"))
@@ -129,6 +130,9 @@ def cmd_golden_suite(args) -> int:
         print(f"{n - bad} of {n} golden files reproduced bit for bit" if problems
               else f"all {n} golden files reproduced bit for bit")
         return 1 if problems else 0
+    from refimpl.core.io import check_output_dir
+
+    check_output_dir(args.out, overwrite=True, what="--out")  # a file or an unwritable place: before the work
     paths = write_suite(args.out)
     print(f"wrote {len(paths)} golden files to {args.out}")
     return 0

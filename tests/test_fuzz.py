@@ -2,7 +2,7 @@
 public API of every registered model and through the command line.
 
 Counts (``test_the_table_has_at_least_200_distinct_cases`` checks this line against the table):
-339 API cases, 124 CLI cases, 463 distinct bad inputs in all.
+339 API cases, 129 CLI cases, 468 distinct bad inputs in all.
 
 Every API case must raise ``TypeError``/``ValueError`` (``NonFiniteError`` is a ``FloatingPointError``,
 allowed where the case is about a non-finite value) whose message names the argument; a call that
@@ -368,7 +368,14 @@ def _report_dir(tmp):
     d = tmp / "report"
     d.mkdir()
     (d / "report.md").write_text("# old report\n")
-    (d / "results.json").write_text('{"format": 2, "papers": {}}\n')
+    (d / "results.json").write_text('{"format": "refimpl-results", "version": 2, "papers": {}}\n')
+    return str(d)
+
+
+def _old_report_dir(tmp):
+    """A report folder whose results.json has a format this refimpl does not read."""
+    d = Path(_report_dir(tmp))
+    (d / "results.json").write_text('{"format": "refimpl-results", "version": 99, "papers": {}}\n')
     return str(d)
 
 
@@ -437,6 +444,7 @@ def _cli_cases():
     add("golden-export-model-unknown", lambda t: ["golden", "export", "gpt5", "--out", str(t / "g.npz")])
     add("golden-suite-no-out", lambda t: ["golden", "suite"])
     add("golden-suite-out-file", lambda t: ["golden", "suite", "--out", _file(t)])
+    add("golden-suite-out-under-file", lambda t: ["golden", "suite", "--out", _file(t) + "/g"])
     add("golden-suite-check-missing", lambda t: ["golden", "suite", "--check", "--out", str(t / "none")])
     R = ["golden", "compare"]
     for v in ("nan", "NaN", "inf", "-inf", "-1", "abc"):
@@ -445,6 +453,7 @@ def _cli_cases():
     add("golden-compare-ref-missing", lambda t: [*R, str(t / "none.npz"), _golden_ref(t)])
     add("golden-compare-cand-missing", lambda t: [*R, _golden_ref(t), str(t / "none.npz")])
     add("golden-compare-ref-is-dir", lambda t: [*R, str(t), _golden_ref(t)])
+    add("golden-compare-cand-is-dir", lambda t: [*R, _golden_ref(t), str(t)])
     add("golden-compare-cand-not-npz", lambda t: [*R, _golden_ref(t), _file(t)])
     add("golden-compare-cand-complex", lambda t: [*R, _golden_ref(t), _cand(t, lambda a: a.astype(complex))])
     add("golden-compare-cand-str", lambda t: [*R, _golden_ref(t), _cand(t, lambda a: a.astype(str))])
@@ -474,6 +483,8 @@ def _cli_cases():
                                                      _report_dir(t)])
     add("validate-scheduler-file-missing", lambda t: [*V, "--paper", "li2024", "--scheduler-file",
                                                       str(t / "none.json"), "--out", _report_dir(t)])
+    add("validate-results-json-version-99", lambda t: [*V, "--paper", "li2024", "--only", "training", "--out",
+                                                       _old_report_dir(t)])
     add("validate-out-locked", lambda t: [*V, "--paper", "li2024", "--only", "training", "--out",
                                           _lock(_report_dir(t))])
     # report / cache
@@ -483,6 +494,8 @@ def _cli_cases():
     add("report-from-wrong-version", lambda t: ["report", "--from", _file(t, "r/results.json", '{"format": 1}')])
     add("report-from-empty-dir", lambda t: ["report", "--from", str(Path(_file(t, "e/x.txt")).parent)])
     add("report-out-file", lambda t: ["report", "--from", _report_dir(t), "--out", _file(t)])
+    add("report-out-under-file", lambda t: ["report", "--from", _report_dir(t), "--out", _file(t) + "/r"])
+    add("report-from-version-99", lambda t: ["report", "--from", _old_report_dir(t)])
     add("cache-no-subcommand", lambda t: ["cache"])
     add("cache-unknown-subcommand", lambda t: ["cache", "wipe"])
     add("cache-info-cache-dir-file", lambda t: ["cache", "info", "--cache-dir", _file(t)])

@@ -196,7 +196,7 @@ def _api_cases():
         for cid, n in (("zero", 0), ("negative", -2), ("float", 1.5), ("bool", True), ("str", "2"), ("none", None)):
             add(name, f"sample_batch-n-{cid}",
                 lambda c, n=n: c["mod"].sample_batch(c["data"], n, np.random.default_rng(0)), VT, "n")
-        add(name, "sample_batch-rng-str", lambda c: c["mod"].sample_batch(c["data"], 2, "rng"), VT, "rng")
+        add(name, "sample_batch-rng-str", lambda c: c["mod"].sample_batch(c["data"], 2, "a generator"), VT, "rng must")
         add(name, "sample_batch-data-none", lambda c: c["mod"].sample_batch(None, 2, np.random.default_rng(0)),
             VT, "data" if name != "li2024" else "inst")
         # forward: parameters
@@ -227,7 +227,7 @@ def _api_cases():
         add(name, "forward-cfg-other-model",
             lambda c, o=other: c["mod"].forward(c["params"], c["batch"], _ctx(o)["cfg"]), VT, "cfg")
         # forward: inputs
-        add(name, "forward-inputs-none", lambda c: c["mod"].forward(c["params"], None, c["cfg"]), VT, ("inputs", "batch"))
+        add(name, "forward-inputs-none", lambda c: c["mod"].forward(c["params"], None, c["cfg"]), VT, "inputs must")
         add(name, f"forward-inputs-{inp}-nan",
             lambda c, k=inp: c["mod"].forward(c["params"], _batch(c, k, _nan_first), c["cfg"]), NF, inp)
         add(name, f"forward-inputs-{inp}-int",

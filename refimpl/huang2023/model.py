@@ -88,10 +88,11 @@ def check_params(params) -> dict:
     return {"Q": Q}
 
 
-def check_batch(batch, d: int, keys=("X", "xq", "y", "yq")) -> dict:
-    """Validate {X (B, N, d), xq (B, d), y (B, N), yq (B,)} (the ``keys`` asked for); returns them."""
+def check_batch(batch, d: int, keys=("X", "xq", "y", "yq"), *, name: str = "batch") -> dict:
+    """Validate {X (B, N, d), xq (B, d), y (B, N), yq (B,)} (the ``keys`` asked for); returns them.
+    ``name``: the argument a type error names (``"inputs"`` for :func:`forward`)."""
     if not isinstance(batch, Mapping):
-        raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
+        raise TypeError(f"{name} must be a dict, got {type(batch).__name__}")
     missing = [k for k in keys if k not in batch]
     if missing:
         raise ValueError(f"batch is missing {missing}; required: X (B, N, d), xq (B, d), y (B, N), yq (B,)")
@@ -187,7 +188,7 @@ def forward(params, inputs, cfg: Config, *, check: bool = True):
     _check_cfg(cfg)
     if check:
         Q = check_params(params)["Q"]
-        b = check_batch(inputs, Q.shape[0], keys=("X", "xq", "y"))
+        b = check_batch(inputs, Q.shape[0], keys=("X", "xq", "y"), name="inputs")
     else:
         Q, b = params["Q"], inputs
     X, xq, y = (np.asarray(b[k], dtype=Q.dtype) for k in ("X", "xq", "y"))  # in the parameters' dtype

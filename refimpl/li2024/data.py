@@ -211,7 +211,7 @@ def sample_batch(
     if not isinstance(inst, Instance):
         raise TypeError(f"inst must be the Instance of li2024.make_data(cfg, seed), got {type(inst).__name__}")
     cfg = inst.cfg
-    rng = make_rng(rng)
+    rng = make_rng(rng, "rng")
     if not isinstance(ood, (bool, np.bool_)):  # before ``ood or ...`` below turns any truthy value into a choice
         raise ValueError(f"ood must be a bool, got {ood!r}")
     if isinstance(tasks, str):

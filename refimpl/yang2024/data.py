@@ -142,6 +142,7 @@ def sample_batch(data: dict, n: int, rng, *, kind: str = "in") -> dict:
         raise ValueError(f"data lacks {missing}: it must be the dict of make_data(cfg, seed)")
     if not (is_int(n) and n >= 1):
         raise ValueError(f"n must be an int ≥ 1, got {n!r}")
+    rng = make_rng(rng, "rng")
     pr = sample_prompts(data["Z_all"], data["N"], data["tau"], n, rng, kind=kind, keep_eps=False)  # spec Y1
     return {"V_all": data["V_all"], "Z_all": data["Z_all"], "N": data["N"], "tau": data["tau"],
             "y": pr["y"], "y_all": pr["y_all"]}

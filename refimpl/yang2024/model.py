@@ -129,14 +129,14 @@ def _check_N(N, K):
     return int(N)
 
 
-def check_batch(params, batch, need: tuple = (), *, N=None, tau=None, why: str = ""):
+def check_batch(params, batch, need: tuple = (), *, N=None, tau=None, why: str = "", name: str = "batch"):
     """(params, batch) validated before any kernel runs; errors name ``params['Q']``, ``batch['y']``...
 
     Returns the checked params and a dict with V_all (d, K), N (the batch's, else the default ``N``),
     tau (likewise; unchecked here, :func:`population` checks it) and the arrays named in ``need``
     ("Z_all" (m, K), "y_all" (B, K), "y" (B, N); ``why`` says who needs them)."""
-    if not isinstance(batch, Mapping):
-        raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
+    if not isinstance(batch, Mapping):  # ``name``: the argument (``"inputs"`` for forward)
+        raise TypeError(f"{name} must be a dict, got {type(batch).__name__}")
     if "V_all" not in batch:
         raise ValueError("batch['V_all'] (d, K) is missing")
     V_all = check_float_array("batch['V_all']", batch["V_all"], ndim=2)
@@ -211,7 +211,7 @@ def forward(params, inputs, cfg):
     TypeError, ValueError
         For a bad parameter or input array, naming it.
     """
-    params, b = check_batch(params, inputs, ("y",), N=_check_cfg(cfg).N, why="forward")
+    params, b = check_batch(params, inputs, ("y",), N=_check_cfg(cfg).N, why="forward", name="inputs")
     dt = params["Q"].dtype  # computed in the parameters' dtype
     A_hat, att = attention_forward(params["Q"], params["w"], np.asarray(b["V_all"], dtype=dt), b["N"])  # (N, K)  Y5
     y = np.asarray(b["y"], dtype=dt)  # (B, N)

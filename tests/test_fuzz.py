@@ -1,8 +1,12 @@
 """Fuzz suite (issue 15, "Trustworthy under bad input"): a table of distinct bad inputs through the
 public API of every registered model and through the command line.
 
+Beyond the table, ``test_any_config_field_refuses_a_value_no_field_accepts`` (hypothesis) draws
+config fields and never-valid values, and ``test_cli_permission_denied_folder_is_one_line`` runs
+four commands into a folder the user may not write into.
+
 Counts (``test_the_table_has_at_least_200_distinct_cases`` checks this line against the table):
-339 API cases, 129 CLI cases, 468 distinct bad inputs in all.
+341 API cases, 129 CLI cases, 470 distinct bad inputs in all.
 
 Every API case must raise ``TypeError``/``ValueError`` (``NonFiniteError`` is a ``FloatingPointError``,
 allowed where the case is about a non-finite value) whose message names the argument; a call that
@@ -46,6 +50,8 @@ BAD_CONFIG = {
         ("alpha_test-negative", {"data": {"alpha_test": -0.1}}, "alpha_test"),
         ("kappa_max-inf", {"data": {"kappa_max": math.inf}}, "kappa_max"),
         ("basis-unknown", {"data": {"basis": "fourier"}}, "basis"),
+        ("train_shifts-float", {"data": {"train_shifts": 1.5}}, "train_shifts"),
+        ("train_tasks-flat-ints", {"data": {"train_tasks": [1, 2]}}, "train_tasks"),
         ("l_train-zero", {"data": {"l_train": 0}}, "l_train"),
         ("m-zero", {"model": {"m": 0}}, "m"),
         ("m-none", {"model": {"m": None}}, "m"),
@@ -650,3 +656,42 @@ def test_cli_permission_denied_folder_is_one_line(cmd, tmp_path):
             if not p.is_symlink():
                 p.chmod(p.stat().st_mode | 0o700)
         shutil.rmtree(shared, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# hypothesis: any config field of any model, given a value no field accepts
+# ------------------------------------------------------------------------------------------------
+def _never_valid():
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.complex_numbers(allow_nan=False, allow_infinity=False).filter(lambda z: z.imag != 0),
+        st.just(math.nan), st.just(-math.inf),
+        st.text(max_size=8).map(lambda s: "junk:" + s),
+        st.binary(min_size=1, max_size=4),
+        st.lists(st.text(max_size=4).map(lambda s: "junk:" + s), min_size=1, max_size=3),
+        st.builds(object),
+    )
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_any_config_field_refuses_a_value_no_field_accepts(model):
+    """Beyond the table: hypothesis draws a field of ``model``'s config and a value that is valid for
+    no field (complex, NaN, −inf, an arbitrary string, bytes, a list of strings, an object); the
+    preset must refuse it with ``ValueError``/``TypeError`` naming the field."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from refimpl.core.config import field_names
+
+    mod = REGISTRY[model].load()
+    fields = field_names(mod.preset("tiny"))
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(field=st.sampled_from(fields), value=_never_valid())
+    def check(field, value):
+        with pytest.raises((ValueError, TypeError)) as info:
+            mod.preset("tiny", **{field: value})
+        assert field.split(".")[-1] in str(info.value), str(info.value)
+
+    check()

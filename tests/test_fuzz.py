@@ -2,8 +2,9 @@
 public API of every registered model and through the command line.
 
 Beyond the table, ``test_any_config_field_refuses_a_value_no_field_accepts`` (hypothesis) draws
-config fields and never-valid values, and ``test_cli_permission_denied_folder_is_one_line`` runs
-four commands into a folder the user may not write into.
+config fields and never-valid values, ``test_cli_permission_denied_folder_is_one_line`` runs
+four commands into a folder the user may not write into, and ``test_cli_in_a_fresh_process_is_one_line``
+runs four cases in a new interpreter (so warnings printed before the error line are seen too).
 
 Counts (``test_the_table_has_at_least_200_distinct_cases`` checks this line against the table):
 341 API cases, 129 CLI cases, 470 distinct bad inputs in all.
@@ -695,3 +696,31 @@ def test_any_config_field_refuses_a_value_no_field_accepts(model):
         assert field.split(".")[-1] in str(info.value), str(info.value)
 
     check()
+
+
+# ------------------------------------------------------------------------------------------------
+# a few cases in a fresh interpreter: what a user sees (warnings, import-time output included)
+# ------------------------------------------------------------------------------------------------
+FRESH = {
+    "train-out-existing-file": ["train", "li2024", "--quiet", "--steps", "2", "--out", "{file}"],
+    "train-lr50-numpy-diverges": ["train", "li2024", "--quiet", "--set", "train.lr=50", "--out", "{dir}/new"],
+    "golden-compare-atol-nan": ["golden", "compare", str(GOLDEN / "li2024-default-float64.npz"),
+                                str(GOLDEN / "li2024-default-float64.npz"), "--atol", "nan"],
+    "validate-out-file": ["validate", "--quiet", "--profile", "quick", "--paper", "li2024", "--out", "{file}"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(FRESH))
+def test_cli_in_a_fresh_process_is_one_line(case, tmp_path):
+    import subprocess
+    import sys
+
+    file = Path(_file(tmp_path))
+    argv = [a.format(file=file, dir=tmp_path) for a in FRESH[case]]
+    before = _snapshot(tmp_path)
+    res = subprocess.run([sys.executable, "-m", "refimpl", *argv], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=300)
+    assert res.returncode in (1, 2), res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refimpl: error:"), res.stderr
+    assert _snapshot(tmp_path) == before

@@ -525,6 +525,8 @@ def check_arguments(models, threads, dtypes, backends, repeats, rounds, sizes, c
             parent = Path(p).parent if flag == "--json" else Path(p)
             if flag == "--json" and not parent.is_dir():
                 raise ValueError(f"{flag} {p}: folder {parent} does not exist")
+            if flag == "--json" and Path(p).is_dir():
+                raise ValueError(f"{flag} {p} is a folder; give a file name (e.g. {Path(p) / 'bench.json'})")
             if flag == "--plot" and parent.exists() and not parent.is_dir():
                 raise ValueError(f"{flag} {p} exists and is not a folder")
     return models, threads, dtypes, baseline

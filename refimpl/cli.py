@@ -73,8 +73,9 @@ def cmd_train(args) -> int:
         raise ValueError(f"{steps} training steps would need about {steps * 1024 / 2**30:.1f} GiB for the per-step "
                          f"records, more than half of the {avail / 2**30:.1f} GiB available; lower --steps")
     kw = {"steps": args.steps} if info.steps_field is None and args.steps is not None else {}
-    try:
-        res = mod.train(cfg, args.seed, backend=args.backend, progress=None if not args.quiet else False, **kw)
+    try:  # a diverging run ends in one NonFiniteError line, not in NumPy's overflow warnings first
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            res = mod.train(cfg, args.seed, backend=args.backend, progress=None if not args.quiet else False, **kw)
     except KeyboardInterrupt:
         print(f"\nrefimpl: interrupted; nothing was written to {out}", file=sys.stderr)
         return 130
@@ -97,9 +98,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_golden_export(args) -> int:
-    from refimpl.core.io import atomic_savez
+    from refimpl.core.io import atomic_savez, check_output_file
     from refimpl.testing import golden
 
+    check_output_file(args.out, what="--out")  # a folder or an unwritable place: one line, before the work
     data = golden(args.model, config=args.config, seed=args.seed, dtype=args.dtype)
     path = atomic_savez(args.out, data)
     names = sorted(k for k in data if not k.startswith("meta/"))
@@ -118,6 +120,8 @@ def cmd_golden_suite(args) -> int:
         print("refimpl: error: --out DIR is required (unless --list)", file=sys.stderr)
         return 2
     if args.check:
+        if not Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out} is not a folder of golden files (nothing to check)")
         problems = check_suite(args.out)
         for name, diffs in problems.items():
             print(f"{name}:")
@@ -128,6 +132,9 @@ def cmd_golden_suite(args) -> int:
         print(f"{n - bad} of {n} golden files reproduced bit for bit" if problems
               else f"all {n} golden files reproduced bit for bit")
         return 1 if problems else 0
+    from refimpl.core.io import check_output_dir
+
+    check_output_dir(args.out, overwrite=True, what="--out")  # a file or an unwritable place: before the work
     paths = write_suite(args.out)
     print(f"wrote {len(paths)} golden files to {args.out}")
     return 0

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from refimpl.core.citations import doc_anchors
 from refimpl.core.claims import VERDICTS, Claim
-from refimpl.core.io import atomic_write_bytes, atomic_write_text
+from refimpl.core.io import atomic_write_bytes, atomic_write_text, check_output_dir
 from refimpl.validation import docexcerpts
 from refimpl.validation import html as _html
 from refimpl.validation.jsonable import jsonable, strict
@@ -212,9 +212,10 @@ def redraw(results_path, out_dir=None) -> tuple[Path, Path]:
     results_path = Path(results_path)
     if results_path.is_dir():
         results_path = results_path / "results.json"
+    out = Path(out_dir) if out_dir is not None else results_path.parent
+    check_output_dir(out, overwrite=True, what="--out")  # a file, or not writable: one line, before reading
     data = read_results(results_path)
     src = results_path.parent
-    out = Path(out_dir) if out_dir is not None else src
     out.mkdir(parents=True, exist_ok=True)
     if out.resolve() != src.resolve():
         for name in figure_names(data):

@@ -140,14 +140,18 @@ def run_validation(papers: list[str] | None, profile: str, out_dir, *, use_cache
         raise ValueError("give at most one of workers, scheduler, scheduler_file and client")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if scheduler_file is not None and not Path(scheduler_file).is_file():
+        raise ValueError(f"--scheduler-file {scheduler_file}: no such file")
     chosen, scope, order = select(papers, only)
     out_dir = check_dir(out_dir, "--out")
-    cache_dir = check_dir(cache_dir if cache_dir is not None else out_dir / ".cache", "--cache-dir")
-    cache = Cache(cache_dir, use_cache=use_cache)
+    cache_dir = Path(cache_dir if cache_dir is not None else out_dir / ".cache")
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise ValueError(f"--cache-dir {cache_dir} is an existing file, not a folder")
     merging = bool(papers) or bool(only)
     if merging:
         _report.load_results(out_dir)  # a results.json of an unknown version: refused before any work
-    with OutputLock(out_dir, log=log):
+    with OutputLock(out_dir, log=log):  # a held lock is refused before the cache folder is created
+        cache = Cache(check_dir(cache_dir, "--cache-dir"), use_cache=use_cache)
         try:
             index = CodeIndex.build()
             t0 = time.perf_counter()

@@ -105,6 +105,8 @@ def load_config_file(path) -> dict:
     from pathlib import Path
 
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"--config {p} is a folder; give a .toml or .json file")
     if not p.is_file():
         raise ValueError(f"--config {p}: no such file")
     if p.suffix == ".toml":

@@ -177,6 +177,8 @@ def bit_diff(ref: Mapping, new: Mapping, *, ignore=VOLATILE_META) -> list[str]:
 def load_npz(path) -> dict[str, np.ndarray]:
     """Load any ``.npz`` file into a dict (a candidate needs no ``meta/*`` keys)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a .npz file")
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
     try:

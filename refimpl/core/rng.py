@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+def make_rng(seed: int | np.random.Generator | None, name: str = "seed") -> np.random.Generator:
     """Return ``np.random.Generator`` for ``seed`` (an int ≥ 0, or an existing Generator).
 
-    ``None`` is rejected: every result in this project must be reproducible from a seed.
+    ``None`` is rejected: every result in this project must be reproducible from a seed. ``name``
+    is the argument the error message names (``"rng"`` where a function takes a generator).
     """
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int or a numpy Generator, got {seed!r}")
+        raise ValueError(f"{name} must be a non-negative int or a numpy Generator, got {seed!r}")
     return np.random.default_rng(int(seed))
 
 

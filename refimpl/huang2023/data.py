@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refimpl.core.arrays import check_array
+from refimpl.core.arrays import check_array, is_int
 from refimpl.core.rng import make_rng, spawn
+from refimpl.huang2023.config import Config
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def make_data(cfg, seed) -> Data:
         ``V`` float64 (d, K), orthonormal features v_k as columns (sign-fixed QR of a Gaussian);
         ``p`` float64 (K,), the feature probabilities; ``N`` (int), the prompt length.
     """
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a huang2023 Config, got {type(cfg).__name__}")
     return data_from_rng(cfg, streams(seed)[0])
 
 
@@ -102,6 +105,8 @@ def sample_batch(data: Data, n: int, rng) -> dict:
         raise TypeError(f"data must be a huang2023 Data record (make_data), got {type(data).__name__}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+    if not (is_int(n) and n >= 1):
+        raise ValueError(f"n must be an int ≥ 1, got {n!r}")
     return sample_prompts(data.V, data.p, data.N, n, rng)
 
 

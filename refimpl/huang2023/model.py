@@ -36,6 +36,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from refimpl.core.arrays import check_array, check_choice, check_float_array, float_dtype
+from refimpl.core.errors import check_finite
 from refimpl.core.ops import softmax_backward, softmax_forward, squared_backward, squared_forward
 from refimpl.core.rng import make_rng
 from refimpl.huang2023.config import Config
@@ -78,16 +79,20 @@ def check_params(params) -> dict:
         raise TypeError(f"params must be a dict {{'Q': (d, d)}}, got {type(params).__name__}")
     if "Q" not in params:
         raise ValueError(f"params must hold 'Q' (d, d); got keys {sorted(params)}")
+    extra = sorted(str(k) for k in params if k not in PARAM_NAMES)
+    if extra:
+        raise ValueError(f"params has keys {extra} that huang2023 does not use; its keys: {list(PARAM_NAMES)}")
     Q = check_float_array("params['Q']", params["Q"], ndim=2)
     if Q.shape[0] != Q.shape[1]:
         raise ValueError(f"params['Q'] must be square (d, d), got shape {Q.shape}")
     return {"Q": Q}
 
 
-def check_batch(batch, d: int, keys=("X", "xq", "y", "yq")) -> dict:
-    """Validate {X (B, N, d), xq (B, d), y (B, N), yq (B,)} (the ``keys`` asked for); returns them."""
+def check_batch(batch, d: int, keys=("X", "xq", "y", "yq"), *, name: str = "batch") -> dict:
+    """Validate {X (B, N, d), xq (B, d), y (B, N), yq (B,)} (the ``keys`` asked for); returns them.
+    ``name``: the argument a type error names (``"inputs"`` for :func:`forward`)."""
     if not isinstance(batch, Mapping):
-        raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
+        raise TypeError(f"{name} must be a dict, got {type(batch).__name__}")
     missing = [k for k in keys if k not in batch]
     if missing:
         raise ValueError(f"batch is missing {missing}; required: X (B, N, d), xq (B, d), y (B, N), yq (B,)")
@@ -108,6 +113,20 @@ def check_weights(weights, B: int, dtype=np.float64) -> np.ndarray:
     if np.any(wts < 0):
         raise ValueError("weights must be non-negative")
     return wts
+
+
+def _check_sizes(params, b) -> None:
+    """The O(1) shape agreement ``check=False`` still checks (the Numba kernels do not bounds-check)."""
+    try:
+        Q, X = params["Q"], np.asarray(b["X"])
+        B, N, d = X.shape
+        ok = (Q.shape == (d, d) and np.shape(b["xq"]) == (B, d) and np.shape(b["y"]) == (B, N)
+              and np.shape(b["yq"]) == (B,))
+    except (KeyError, TypeError, AttributeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
+                         "check); call loss_and_grads with check=True to find the bad entry")
 
 
 def _check_cfg(cfg) -> Config:
@@ -169,17 +188,19 @@ def forward(params, inputs, cfg: Config, *, check: bool = True):
     _check_cfg(cfg)
     if check:
         Q = check_params(params)["Q"]
-        b = check_batch(inputs, Q.shape[0], keys=("X", "xq", "y"))
+        b = check_batch(inputs, Q.shape[0], keys=("X", "xq", "y"), name="inputs")
     else:
         Q, b = params["Q"], inputs
     X, xq, y = (np.asarray(b[k], dtype=Q.dtype) for k in ("X", "xq", "y"))  # in the parameters' dtype
     attn, cache = attention_forward(Q, X, xq, attend_to_query=cfg.attend_to_query)  # (B, J)
     y_hat = readout_forward(attn, y)  # (B,)  (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i
     cache["y"] = y
+    if check:
+        check_finite("y_hat", y_hat, hint="the parameters or inputs overflow the forward pass")
     return y_hat, cache
 
 
-def backward(dy_hat, cache) -> dict:
+def backward(dy_hat, cache, *, check: bool = True) -> dict:
     """∇_Q of Σ_b dŷ_b ŷ_b (spec H6): back through (f4), the softmax (f3) and the scores (f2).
 
     Parameters
@@ -188,14 +209,18 @@ def backward(dy_hat, cache) -> dict:
         Upstream gradient with respect to ŷ.
     cache : dict
         The cache of the :func:`forward` call that produced ŷ.
+    check : bool
+        Validate ``dy_hat`` (float64 or float32, shape (B,), finite) and ``cache`` first.
 
     Returns
     -------
     dict of numpy.ndarray
         ``Q`` (d, d).
     """
+    if check and (not isinstance(cache, dict) or "sm_cache" not in cache or "y" not in cache):
+        raise TypeError(f"cache must be the cache returned by huang2023.forward, got {type(cache).__name__}")
     attn, N = cache["attn"], cache["N"]
-    dy_hat = np.asarray(dy_hat)
+    dy_hat = check_float_array("dy_hat", dy_hat, shape=(attn.shape[0],)) if check else np.asarray(dy_hat)  # (B,)
     vals = np.zeros_like(attn)  # (B, J)  values: y_i, and 0 for the query column
     vals[:, :N] = cache["y"]
     # (f4) ŷ = Σ_j attn_j val_j          → ∂/∂attn_j = dŷ val_j
@@ -275,9 +300,10 @@ def loss_and_grads(
         Per-prompt weights, non-negative (default 1/B each; population expectations pass their
         probabilities, spec H8 (d)).
     check : bool
-        Validate the inputs first. ``False`` skips the validation (types, values, finiteness:
-        trusted hot loops); the Numba kernels still check the shapes they index (O(1)), so a
-        wrong-shaped array raises ``ValueError`` rather than being read out of bounds.
+        Validate the inputs first and raise :class:`refimpl.core.errors.NonFiniteError` if the
+        loss or a gradient is not finite. ``False`` skips both (trusted hot loops) but still checks
+        the shapes (O(1), no value scan), so a wrong-shaped array raises ``ValueError`` rather than
+        being read out of bounds by the Numba kernels.
     return_aux : bool
         Also return ``aux``.
 
@@ -304,6 +330,7 @@ def loss_and_grads(
         b = check_batch(batch, params["Q"].shape[0])
     else:
         b = batch
+        _check_sizes(params, b)
     Q = params["Q"]
     dt = Q.dtype  # compute in the parameters' dtype: float32 parameters stay float32 throughout
     X, xq, y, yq = (np.asarray(b[k], dtype=dt) for k in ("X", "xq", "y", "yq"))
@@ -328,10 +355,13 @@ def loss_and_grads(
             losses, sq_cache = squared_forward(y_hat, yq)  # (B,)  spec H5: ℓ = ½(ŷ − y_q)²
             dy_hat = squared_backward(wts, sq_cache)  # (B,)  ∂/∂ŷ = w_b (ŷ − y_q)
             val = float(wts @ losses)
-            grads = backward(dy_hat, cache)  # spec H6: ∇_Q = Σ_i ∂ℓ/∂s_i x_i x_qᵀ
+            grads = backward(dy_hat, cache, check=False)  # spec H6: ∇_Q = Σ_i ∂ℓ/∂s_i x_i x_qᵀ
         else:
             val, ds, u = ew_loss(attn, cache, wts)
             grads = {"Q": backward_scores(ds, cache)}  # (d, d)  spec H6
+    if check:  # a non-finite loss or gradient is an error, never a result (DESIGN.md, "Errors")
+        check_finite("loss", val)
+        check_finite("grads", grads)
     if not return_aux:
         return val, grads
     if y_hat is None:

@@ -45,6 +45,11 @@ def _is_real(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
+def _is_sequence(x) -> bool:
+    """A list, tuple or array of items (not a string, bytes, a number or another object)."""
+    return isinstance(x, (list, tuple, np.ndarray))
+
+
 def _as_builtin(obj, name: str) -> None:
     """Store a NumPy scalar field as the Python number it equals (so configs stay JSON-friendly)."""
     v = getattr(obj, name)
@@ -87,13 +92,17 @@ class DataConfig:
             f"kappa_max must be in [0, 0.5] (spec L2: K_κ ≤ 1/2), got {self.kappa_max!r}",
         )
         _require(self.basis in ("random", "standard"), f"basis must be 'random' or 'standard', got {self.basis!r}")
+        msg = f"train_shifts must be distinct ints in [1, M1 − 1] = [1, {self.M1 - 1}], got {self.train_shifts!r}"
+        _require(_is_sequence(self.train_shifts), msg)  # a number or a string is not a list of shifts
         object.__setattr__(self, "train_shifts", tuple(self.train_shifts))
         s = self.train_shifts
         _require(
-            len(s) >= 1 and all(_is_int(x) and 1 <= x <= self.M1 - 1 for x in s) and len(set(s)) == len(s),
-            f"train_shifts must be distinct ints in [1, M1 − 1] = [1, {self.M1 - 1}], got {s!r}",
+            len(s) >= 1 and all(_is_int(x) and 1 <= x <= self.M1 - 1 for x in s) and len(set(s)) == len(s), msg,
         )
         if self.train_tasks is not None:
+            msg = (f"train_tasks must be distinct pairs (a, b), a ≠ b, of pattern indices in [0, {self.M1}), "
+                   f"got {self.train_tasks!r}")
+            _require(_is_sequence(self.train_tasks) and all(_is_sequence(t) for t in self.train_tasks), msg)
             tt = tuple(tuple(int(x) if _is_int(x) else x for x in t) for t in self.train_tasks)
             object.__setattr__(self, "train_tasks", tt)
             _require(

@@ -19,12 +19,14 @@ Every draw uses an explicit ``np.random.Generator``; sampling is vectorised over
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from refimpl.core.arrays import is_int
 from refimpl.core.rng import make_rng, spawn
-from refimpl.li2024.config import DataConfig
+from refimpl.li2024.config import Config, DataConfig
 
 #: the independent random streams of one training run, in the order ``spawn`` creates them
 STREAMS = ("instance", "init", "data", "eval")
@@ -74,6 +76,9 @@ def training_tasks(M1: int, shifts) -> np.ndarray:
 
 def make_instance(cfg: DataConfig, seed) -> Instance:
     """Draw patterns (L1), q (L5), ODR/ODI patterns (L6) and build the task sets (L3)."""
+    if not isinstance(cfg, DataConfig):
+        raise TypeError(f"cfg must be a refimpl.li2024 DataConfig (cfg.data of li2024.preset(...)), "
+                        f"got {type(cfg).__name__}")
     rng = make_rng(seed)
     n = cfg.M1 + cfg.M2
     if cfg.basis == "random":
@@ -128,6 +133,8 @@ def make_data(cfg, seed) -> Instance:
         (|T_tr|, 2), ``tasks_unseen`` (|T \\ T_tr|, 2) and ``tasks_ood`` (M1'(M1' − 1), 2); ``cfg``
         the :class:`refimpl.li2024.config.DataConfig`.
     """
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a refimpl.li2024 Config (li2024.preset(...)), got {type(cfg).__name__}")
     return make_instance(cfg.data, streams(seed)["instance"])
 
 
@@ -201,8 +208,12 @@ def sample_batch(
         For an unknown task set name, malformed task pairs, ``n`` or ``l`` < 1, or ``alpha`` outside
         [0, 1].
     """
+    if not isinstance(inst, Instance):
+        raise TypeError(f"inst must be the Instance of li2024.make_data(cfg, seed), got {type(inst).__name__}")
     cfg = inst.cfg
-    rng = make_rng(rng)
+    rng = make_rng(rng, "rng")
+    if not isinstance(ood, (bool, np.bool_)):  # before ``ood or ...`` below turns any truthy value into a choice
+        raise ValueError(f"ood must be a bool, got {ood!r}")
     if isinstance(tasks, str):
         names = {"train": inst.tasks_train, "unseen": inst.tasks_unseen, "all": inst.tasks_all, "ood": inst.tasks_ood}
         if tasks not in names:
@@ -220,11 +231,11 @@ def sample_batch(
         raise ValueError(f"tasks must be pairs (a, b), a ≠ b, of pattern indices in [0, {M})")
     l = (cfg.l_train if is_train else cfg.l_test) if l is None else l
     alpha = (cfg.alpha if is_train else cfg.alpha_test) if alpha is None else alpha
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
+    if not (is_int(n) and n >= 1):
         raise ValueError(f"n must be an int ≥ 1, got {n!r}")
-    if not (isinstance(l, (int, np.integer)) and l >= 1):
+    if not (is_int(l) and l >= 1):
         raise ValueError(f"l must be an int ≥ 1, got {l!r}")
-    if not 0 <= alpha <= 1:
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
     if M == 2 and alpha < 1:
         raise ValueError("alpha must be 1 when there are only two relevant patterns (no task-irrelevant ones)")

@@ -16,7 +16,7 @@ from refimpl.core.errors import check_finite
 from refimpl.core.stats import clopper_pearson
 from refimpl.li2024.config import Config
 from refimpl.li2024.data import Instance, prompt_rng, sample_batch
-from refimpl.li2024.model import forward
+from refimpl.li2024.model import check_batch, forward
 
 
 def attention_same_pattern(attn: np.ndarray, pattern: np.ndarray) -> np.ndarray:
@@ -35,7 +35,8 @@ def margins(F: np.ndarray, z: np.ndarray) -> np.ndarray:
 def evaluate(params, batch: dict, cfg: Config, *, keep=None) -> dict:
     """Classification error (z F ≤ 0), mean hinge loss and mean same-pattern attention mass on a batch."""
     F, cache = forward(params, batch, cfg, keep=keep)
-    zF = margins(F, batch["z"])
+    _, z = check_batch(batch, cache["P"].shape[1])  # labels ±1: a NaN label would count as correct
+    zF = margins(F, z)
     out = {
         "error": float(np.mean(zF <= 0)),
         "hinge": float(np.mean(np.maximum(0.0, 1.0 - zF))),

@@ -85,6 +85,7 @@ def init_params(cfg: Config, seed, dtype=np.float64) -> dict:
         If ``dtype`` is not float64 or float32.
     """
     dt = float_dtype(dtype)
+    _check_cfg(cfg)
     rng = make_rng(seed)
     d, dx, m, m_a, m_b = cfg.data.d, cfg.data.d_x, cfg.model.m, cfg.m_a, cfg.m_b
     W_QK = np.zeros((m_b, d))
@@ -106,6 +107,9 @@ def check_params(params) -> dict:
     missing = [k for k in PARAM_NAMES if k not in params]
     if missing:
         raise ValueError(f"params is missing {missing}; required keys: {list(PARAM_NAMES)}")
+    extra = sorted(str(k) for k in params if k not in PARAM_NAMES)
+    if extra:
+        raise ValueError(f"params has keys {extra} that li2024 does not use; its keys: {list(PARAM_NAMES)}")
     W_Q = check_float_array("params['W_Q']", params["W_Q"], ndim=2)
     m_b, d = W_Q.shape
     W_K = check_float_array("params['W_K']", params["W_K"], shape=(m_b, d))
@@ -125,13 +129,35 @@ def check_batch(batch, d: int) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"batch must be a dict with 'P' (B, d, l+1) and 'z' (B,), got {type(batch).__name__}")
     if "P" not in batch or "z" not in batch:
         raise ValueError("batch must be a dict with 'P' (B, d, l+1) and 'z' (B,)")
-    P = check_float_array("batch['P']", batch["P"], shape=(None, d, None))
-    if P.shape[0] < 1 or P.shape[2] < 2:
-        raise ValueError(f"batch['P'] must have B ≥ 1 prompts and l + 1 ≥ 2 columns, got shape {P.shape}")
+    P = _check_P("batch['P']", batch["P"], d)
     z = check_float_array("batch['z']", batch["z"], shape=(P.shape[0],))
     if not np.all(np.abs(z) == 1):
         raise ValueError(f"batch['z'] must hold labels ±1, got values {np.unique(z)[:5]}")
     return P, z
+
+
+def _check_P(name: str, P, d: int) -> np.ndarray:
+    """Validate prompts P (B, d, l+1): float64 or float32, B ≥ 1, l + 1 ≥ 2, finite."""
+    P = check_float_array(name, P, shape=(None, d, None))
+    if P.shape[0] < 1 or P.shape[2] < 2:
+        raise ValueError(f"{name} must have B ≥ 1 prompts and l + 1 ≥ 2 columns, got shape {P.shape}")
+    return P
+
+
+def _check_sizes(params, P, z) -> None:
+    """The O(1) shape agreement ``check=False`` still checks: the Numba kernels index without
+    bounds checks, so a short ``z`` or a mis-sized parameter would read out of bounds."""
+    try:
+        W_Q, W_K, W_V, W_O, a = (params[k] for k in PARAM_NAMES)
+        (m_b, d), B = W_Q.shape, len(z)
+        ok = (P.ndim == 3 and P.shape[0] == B and P.shape[1] == d and P.shape[2] >= 2 and np.ndim(z) == 1
+              and W_K.shape == (m_b, d) and W_V.ndim == 2 and W_V.shape[1] == d and W_O.ndim == 2
+              and W_O.shape[1] == W_V.shape[0] and a.shape == (W_O.shape[0],))
+    except (KeyError, TypeError, AttributeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
+                         "check); call loss_and_grads with check=True to find the bad entry")
 
 
 def _check_cfg(cfg) -> Config:
@@ -159,12 +185,11 @@ def _keep_vector(keep, m: int, dtype) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # forward / backward (NumPy reference path)
 # --------------------------------------------------------------------------------------------
-def forward(params, inputs, cfg: Config, keep=None):
+def forward(params, inputs, cfg: Config, keep=None, *, check: bool = True):
     """The model output F(Ψ; P) = aᵀ Relu(W_O W_V C σ) for a batch of prompts (spec L7, L9).
 
-    Options (``attend_to_query``, ``relu_at_zero``, ``train_a``) come from ``cfg.model``. Inputs
-    are not validated here (:func:`loss_and_grads` does that); the computation runs in the
-    parameters' dtype.
+    Options (``attend_to_query``, ``relu_at_zero``, ``train_a``) come from ``cfg.model``; the
+    computation runs in the parameters' dtype.
 
     Parameters
     ----------
@@ -176,6 +201,8 @@ def forward(params, inputs, cfg: Config, keep=None):
         The configuration the options are read from.
     keep : array_like, shape (m,), optional
         0/1 mask over the rows of W_O: pruned rows (0) are removed from F (spec L9).
+    check : bool
+        Validate ``params`` and ``P`` first (``False``: trusted hot loops).
 
     Returns
     -------
@@ -187,6 +214,14 @@ def forward(params, inputs, cfg: Config, keep=None):
         inputs W_O v, shape (B, m).
     """
     opts = _check_cfg(cfg).model
+    if check:
+        params = check_params(params)
+        if not hasattr(inputs, "keys") or "P" not in inputs:
+            raise TypeError(f"inputs must be a batch dict holding 'P' (B, d, l+1), got {type(inputs).__name__}")
+        _check_P("inputs['P']", inputs["P"], params["W_Q"].shape[1])
+        F, cache = forward(params, inputs, cfg, keep, check=False)
+        check_finite("F", F, hint="the parameters or prompts overflow the forward pass")
+        return F, cache
     W_Q, W_K, W_V, W_O, a = (params[k] for k in PARAM_NAMES)
     P = _prompts(inputs, W_Q.dtype)
     B, d, L1 = P.shape
@@ -214,7 +249,7 @@ def forward(params, inputs, cfg: Config, keep=None):
     return F, cache
 
 
-def backward(dF, cache) -> dict:
+def backward(dF, cache, *, check: bool = True) -> dict:
     """Gradients of Σ_b dF_b F_b with respect to Ψ (spec L12), keyed like the parameters.
 
     Parameters
@@ -224,6 +259,8 @@ def backward(dF, cache) -> dict:
         −z 𝟙[zF < 1] / B).
     cache : dict
         The cache of the :func:`forward` call that produced F.
+    check : bool
+        Validate ``dF`` (float64 or float32, shape (B,), finite) and ``cache`` first.
 
     Returns
     -------
@@ -231,6 +268,10 @@ def backward(dF, cache) -> dict:
         ``W_Q`` (m_b, d), ``W_K`` (m_b, d), ``W_V`` (m_a, d), ``W_O`` (m, m_a), and ``a`` (m,) only
         when the forward's config trains a (``cfg.model.train_a``; pruned entries are 0).
     """
+    if check:
+        if not isinstance(cache, dict) or "relu_cache" not in cache:
+            raise TypeError(f"cache must be the cache returned by li2024.forward, got {type(cache).__name__}")
+        dF = check_float_array("dF", dF, shape=(cache["P"].shape[0],))  # (B,) finite, float64 or float32
     W_Q, W_K, W_V, W_O, a = (cache["params"][k] for k in PARAM_NAMES)
     P, l, J = cache["P"], cache["l"], cache["J"]
     C, p_q, keys = P[:, :, :l], P[:, :, l], P[:, :, :J]
@@ -288,9 +329,9 @@ def _loss_grads(params, P, z, cfg: Config, backend: str, keep):
             keep=None if keep is None else _keep_vector(keep, params["W_O"].shape[0], params["a"].dtype),
             parallel=backend == "numba_parallel",
         )
-    F, cache = forward(params, {"P": P}, cfg, keep=keep)
+    F, cache = forward(params, {"P": P}, cfg, keep=keep, check=False)
     loss, dF = hinge_loss(F, z)
-    return loss, backward(dF, cache), F, cache["attn"], cache["h"]
+    return loss, backward(dF, cache, check=False), F, cache["attn"], cache["h"]
 
 
 def _aux(params, P, z, F, attn, h, keep) -> dict:
@@ -334,9 +375,9 @@ def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=N
         0/1 mask over the rows of W_O (spec L9); pruned rows get zero gradient.
     check : bool
         Validate the inputs first and raise :class:`refimpl.core.errors.NonFiniteError` if the
-        loss, an output F or a gradient is not finite; ``False`` skips both (trusted hot loops).
-        The Numba kernels still check the shapes they index (O(1), no value scan), so a
-        wrong-shaped array raises ``ValueError`` rather than being read out of bounds.
+        loss, an output F or a gradient is not finite; ``False`` skips both (trusted hot loops) but
+        still checks the shapes (O(1), no value scan), so a wrong-shaped array raises
+        ``ValueError`` rather than being read out of bounds by the Numba kernels.
     return_aux : bool
         Also return ``aux``.
 
@@ -365,7 +406,8 @@ def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=N
         params = check_params(params)
         P, z = check_batch(batch, params["W_Q"].shape[1])
     else:
-        P, z = batch["P"], batch["z"]
+        P, z = np.asarray(batch["P"]), np.asarray(batch["z"])
+        _check_sizes(params, P, z)
     loss, grads, F, attn, h = _loss_grads(params, P, z, cfg, backend, keep)
     if check:
         check_finite("loss", loss)

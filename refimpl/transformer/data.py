@@ -120,7 +120,7 @@ def sample_batch(data: TeacherTask, n: int, rng) -> dict:
         raise TypeError(f"data must be the TeacherTask of make_data, got {type(data).__name__}")
     if not (is_int(n) and n >= 1):
         raise ValueError(f"n must be an int ≥ 1, got {n!r}")
-    rng = make_rng(rng)
+    rng = make_rng(rng, "rng")
     cfg = data.cfg
     X = rng.standard_normal((n, data.T, cfg.d_in))  # (n, T, d_in)
     out = predict(data.teacher, {"X": X}, cfg, check=False)  # (n, T) or (n,)

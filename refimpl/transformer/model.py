@@ -43,6 +43,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from refimpl.core.arrays import check_choice, check_float_array, float_dtype
+from refimpl.core.errors import check_finite
 from refimpl.core.ops import (
     hinge_backward,
     hinge_forward,
@@ -215,6 +216,27 @@ def _batch_entry(batch, key: str, name: str, what: str):
     return batch[key]
 
 
+def _check_sizes(params, X, target, cfg) -> None:
+    """The O(1)-per-tensor shape agreement ``check=False`` still checks (the Numba kernels do not
+    bounds-check)."""
+    try:
+        X = np.asarray(X)
+        B, T = X.shape[0], X.shape[1]
+        ok = X.ndim == 3 and X.shape[2] == cfg.d_in and np.shape(target) == ((B, T) if cfg.readout == "all" else (B,))
+        ok = ok and all(np.shape(params[k]) == s for k, s in param_shapes(cfg).items())
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        ok = False
+    if not ok:
+        raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
+                         "check); call loss_and_grads with check=True to find the bad entry")
+
+
+def _check_finite_result(loss, grads) -> None:
+    """A non-finite loss or gradient is an error, never a result (DESIGN.md, "Errors")."""
+    check_finite("loss", loss)
+    check_finite("grads", grads)
+
+
 def check_batch(batch, cfg: TransformerConfig) -> tuple[np.ndarray, np.ndarray]:
     """``(X, target)`` of ``batch = {"X": (B, T, d_in), "target": (B, T) or (B,)}``, validated."""
     what = "'X' (B, T, d_in) and 'target' ((B, T) for readout 'all', (B,) for 'last')"
@@ -275,10 +297,12 @@ def forward(params, inputs, cfg: TransformerConfig, *, check: bool = True):
     out, c_out = read_out_forward(h, params["read_out.W"], params["read_out.b"], cfg.readout)
     cache = dict(c_in=c_in, c_layers=c_layers, c_lnf=c_lnf, c_out=c_out,
                  attn=[c["A"] for c in c_layers], out_shape=out.shape, cfg=cfg)
+    if check:
+        check_finite("out", out, hint="the parameters or inputs overflow the forward pass")
     return out, cache
 
 
-def backward(dout, cache) -> dict:
+def backward(dout, cache, *, check: bool = True) -> dict:
     """Gradients of Σ dout ⊙ out with respect to every parameter.
 
     Parameters
@@ -287,6 +311,8 @@ def backward(dout, cache) -> dict:
         Upstream gradient, shaped like the output: (B, T) or (B,).
     cache : dict
         The cache of the :func:`forward` call that produced the output (it holds the config).
+    check : bool
+        Validate ``dout`` (float64 or float32, finite) and ``cache`` first.
 
     Returns
     -------
@@ -295,13 +321,17 @@ def backward(dout, cache) -> dict:
 
     Raises
     ------
-    ValueError
-        If ``dout`` does not have the output's shape.
+    TypeError, ValueError
+        If ``cache`` is not a forward cache, or ``dout`` does not have the output's shape, or is
+        not a finite float64/float32 array.
     """
+    if not isinstance(cache, dict) or "out_shape" not in cache:
+        raise TypeError(f"cache must be the cache returned by transformer.forward, got {type(cache).__name__}")
     cfg = cache["cfg"]
-    dout = np.asarray(dout)
-    if dout.shape != cache["out_shape"]:
-        raise ValueError(f"dout must have the output's shape {cache['out_shape']}, got {dout.shape}")
+    if np.shape(dout) != cache["out_shape"]:
+        raise ValueError(f"dout must have the output's shape {cache['out_shape']}, got {np.shape(dout)}")
+    if check:
+        dout = check_float_array("dout", dout, shape=cache["out_shape"])  # finite, float64 or float32
     grads = {}
     dh, g = read_out_backward(dout, cache["c_out"])  # out = read_out(h^L)
     grads["read_out.W"], grads["read_out.b"] = g["W"], g["b"]
@@ -354,7 +384,9 @@ def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy"
         reference) or ``"numba"`` (``kernels.py``: the same math with fused kernels and reused
         buffers, equal to ``"numpy"`` up to rounding).
     check : bool
-        Validate the inputs first (``False``: trusted callers in hot loops).
+        Validate the inputs first and raise :class:`refimpl.core.errors.NonFiniteError` if the
+        loss or a gradient is not finite (``False``: trusted callers in hot loops; the shapes are
+        still checked to fit together, since the Numba kernels do not bounds-check).
     return_aux : bool
         Also return ``aux``.
 
@@ -374,17 +406,21 @@ def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy"
         For a bad backend, parameter or batch entry, naming it.
     """
     check_choice("backend", backend, BACKENDS)
+    _check_cfg(cfg)
     if check:
         params = check_params(params, cfg)
         X, target = check_batch(batch, cfg)
     else:
         X, target = batch["X"], batch["target"]
+        _check_sizes(params, X, target, cfg)
     if backend == "numba":
         from refimpl.transformer.kernels import loss_and_grads_numba
 
         X = np.asarray(X)
         loss, grads, out, attn, preacts = loss_and_grads_numba(params, X, target, cfg, loss_from_output,
                                                               want_aux=return_aux)
+        if check:
+            _check_finite_result(loss, grads)
         if return_aux:
             target = np.asarray(target, dtype=out.dtype)
             return loss, grads, _aux(params, grads, out, target, cfg, attn, preacts)
@@ -392,7 +428,9 @@ def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy"
     out, cache = forward(params, {"X": X}, cfg, check=False)
     target = np.asarray(target, dtype=out.dtype)
     loss, dout = loss_from_output(out, target, cfg)
-    grads = backward(dout, cache)
+    grads = backward(dout, cache, check=False)
+    if check:
+        _check_finite_result(loss, grads)
     if return_aux:
         return loss, grads, loss_aux(params, grads, out, target, cache)
     return loss, grads

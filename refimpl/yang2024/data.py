@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl.core.arrays import check_array, check_choice
+from refimpl.core.arrays import check_array, check_choice, is_int
 from refimpl.core.rng import make_rng
+from refimpl.yang2024.config import Config
 
 TASK_KINDS = ("in", "ood", "rademacher")
 
@@ -98,6 +99,8 @@ def make_data(cfg, seed) -> dict:
         ``N`` (int) the prompt length; ``tau`` (float) the feature-noise level. The dict is also
         the batch of the closed-form loss (``cfg.loss == "population"``, spec Y7).
     """
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a refimpl.yang2024 Config (yang2024.preset(...)), got {type(cfg).__name__}")
     V_all, Z_all = make_dictionary(cfg.K, cfg.d, cfg.m, seed, normalize_tokens=cfg.normalize_tokens)  # spec Y2
     return {"V_all": V_all, "Z_all": Z_all, "N": int(cfg.N), "tau": float(cfg.tau)}
 
@@ -137,6 +140,9 @@ def sample_batch(data: dict, n: int, rng, *, kind: str = "in") -> dict:
     missing = sorted({"V_all", "Z_all", "N", "tau"} - set(data))
     if missing:
         raise ValueError(f"data lacks {missing}: it must be the dict of make_data(cfg, seed)")
+    if not (is_int(n) and n >= 1):
+        raise ValueError(f"n must be an int ≥ 1, got {n!r}")
+    rng = make_rng(rng, "rng")
     pr = sample_prompts(data["Z_all"], data["N"], data["tau"], n, rng, kind=kind, keep_eps=False)  # spec Y1
     return {"V_all": data["V_all"], "Z_all": data["Z_all"], "N": data["N"], "tau": data["tau"],
             "y": pr["y"], "y_all": pr["y_all"]}

@@ -32,8 +32,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from refimpl.core.arrays import check_choice, check_float_array, float_dtype
+from refimpl.core.errors import check_finite
 from refimpl.core.ops import softmax_backward, softmax_forward
 from refimpl.core.rng import make_rng
+from refimpl.yang2024.config import Config
 from refimpl.yang2024.population import Population, excess_and_grad, population
 
 PARAM_NAMES = ("Q", "w")
@@ -65,6 +67,7 @@ def init_params(cfg, seed, dtype=np.float64) -> dict:
         If ``dtype`` is not float64 or float32.
     """
     dt = float_dtype(dtype)
+    _check_cfg(cfg)
     rng = make_rng(seed)
     Q = cfg.beta * rng.standard_normal((cfg.H, cfg.d, cfg.d))  # (H, d, d)  spec Y6: Q⁰ ~ N(0, β²)
     w = np.zeros((cfg.H, cfg.K))  # (H, K)  spec Y6: w⁰ = 0
@@ -82,6 +85,9 @@ def check_params(params, d: int | None = None, K: int | None = None) -> dict:
     for k in PARAM_NAMES:
         if k not in params:
             raise ValueError(f"params['{k}'] is missing; params must hold 'Q' (H, d, d) and 'w' (H, K)")
+    extra = sorted(str(k) for k in params if k not in PARAM_NAMES)
+    if extra:
+        raise ValueError(f"params has keys {extra} that yang2024 does not use; its keys: {list(PARAM_NAMES)}")
     Q = check_float_array("params['Q']", params["Q"], shape=(None, d, d))
     if Q.shape[1] != Q.shape[2]:
         raise ValueError(f"params['Q'] must have shape (H, d, d), got {Q.shape}")
@@ -91,6 +97,31 @@ def check_params(params, d: int | None = None, K: int | None = None) -> dict:
     return {"Q": Q, "w": w}
 
 
+def _check_cfg(cfg) -> Config:
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg must be a refimpl.yang2024 Config (yang2024.preset(...)), got {type(cfg).__name__}")
+    return cfg
+
+
+def _check_sizes(params, b) -> None:
+    """The O(1) shape agreement ``check=False`` still checks (the Numba kernels do not bounds-check)."""
+    try:
+        Q, w, V_all, N = params["Q"], params["w"], np.asarray(b["V_all"]), int(b["N"])
+        H, d, K = Q.shape[0], Q.shape[1], V_all.shape[1]
+        ok = Q.shape == (H, d, d) and w.shape == (H, K) and V_all.shape == (d, K) and 1 <= N <= K
+        for key, cols in (("y", N), ("y_all", K), ("Z_all", K)):
+            if key in b:
+                a = np.asarray(b[key])
+                ok = ok and a.ndim == 2 and a.shape[1] == cols
+        if "y" in b and "y_all" in b:
+            ok = ok and np.shape(b["y"])[0] == np.shape(b["y_all"])[0]
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        ok = False
+    if not ok:
+        raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
+                         "check); call loss_and_grads with check=True to find the bad entry")
+
+
 def _check_N(N, K):
     N = np.asarray(N)
     if N.shape != () or not np.issubdtype(N.dtype, np.integer) or not 1 <= int(N) <= K:
@@ -98,14 +129,14 @@ def _check_N(N, K):
     return int(N)
 
 
-def check_batch(params, batch, need: tuple = (), *, N=None, tau=None, why: str = ""):
+def check_batch(params, batch, need: tuple = (), *, N=None, tau=None, why: str = "", name: str = "batch"):
     """(params, batch) validated before any kernel runs; errors name ``params['Q']``, ``batch['y']``...
 
     Returns the checked params and a dict with V_all (d, K), N (the batch's, else the default ``N``),
     tau (likewise; unchecked here, :func:`population` checks it) and the arrays named in ``need``
     ("Z_all" (m, K), "y_all" (B, K), "y" (B, N); ``why`` says who needs them)."""
-    if not isinstance(batch, Mapping):
-        raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
+    if not isinstance(batch, Mapping):  # ``name``: the argument (``"inputs"`` for forward)
+        raise TypeError(f"{name} must be a dict, got {type(batch).__name__}")
     if "V_all" not in batch:
         raise ValueError("batch['V_all'] (d, K) is missing")
     V_all = check_float_array("batch['V_all']", batch["V_all"], ndim=2)
@@ -180,11 +211,12 @@ def forward(params, inputs, cfg):
     TypeError, ValueError
         For a bad parameter or input array, naming it.
     """
-    params, b = check_batch(params, inputs, ("y",), N=cfg.N, why="forward")
+    params, b = check_batch(params, inputs, ("y",), N=_check_cfg(cfg).N, why="forward", name="inputs")
     dt = params["Q"].dtype  # computed in the parameters' dtype
     A_hat, att = attention_forward(params["Q"], params["w"], np.asarray(b["V_all"], dtype=dt), b["N"])  # (N, K)  Y5
     y = np.asarray(b["y"], dtype=dt)  # (B, N)
     y_hat = y @ A_hat  # (B, K)  spec Y5: ŷ = yÂ
+    check_finite("y_hat", y_hat, hint="the parameters or inputs overflow the forward pass")
     return y_hat, {"attn": att["S"], "A_hat": A_hat, "y": y, "attention": att}
 
 
@@ -203,6 +235,9 @@ def backward(dy_hat, cache) -> dict:
     dict of numpy.ndarray
         ``Q`` (H, d, d) and ``w`` (H, K).
     """
+    if not isinstance(cache, dict) or "attention" not in cache:
+        raise TypeError(f"cache must be the cache returned by yang2024.forward, got {type(cache).__name__}")
+    dy_hat = check_float_array("dy_hat", dy_hat, shape=(cache["y"].shape[0], cache["A_hat"].shape[1]))  # (B, K)
     # ŷ = yÂ  →  ∂Â = yᵀ dŷ                                                                   spec Y8
     dA_hat = cache["y"].T @ dy_hat  # (N, K)
     return attention_backward(dA_hat, cache["attention"])
@@ -275,9 +310,10 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
     pop : Population, optional
         The precomputed constants of the closed form (:func:`refimpl.yang2024.population.population`).
     check : bool
-        Validate the inputs first. ``False`` skips the validation (types, values, finiteness:
-        trusted hot loops); the Numba kernels still check the shapes they index (O(1)), so a
-        wrong-shaped array raises ``ValueError`` rather than being read out of bounds.
+        Validate the inputs first and raise :class:`refimpl.core.errors.NonFiniteError` if the
+        loss or a gradient is not finite. ``False`` skips both (trusted hot loops) but still checks
+        the shapes (O(1), no value scan), so a wrong-shaped array raises ``ValueError`` rather than
+        being read out of bounds by the Numba kernels.
     return_aux : bool
         Also return ``aux``.
 
@@ -297,9 +333,11 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
     ------
     TypeError, ValueError
         For a bad backend, loss, parameter or batch entry, naming it.
+    refimpl.core.errors.NonFiniteError
+        With ``check``: a non-finite loss or gradient.
     """
     check_choice("backend", backend, BACKENDS)
-    loss = cfg.loss
+    loss = _check_cfg(cfg).loss
     check_choice("cfg.loss", loss, LOSSES)
     if not isinstance(batch, Mapping):
         raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
@@ -312,9 +350,13 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
             raise ValueError(f"pop is for K={pop.K}, N={pop.N}; the batch has K={b['V_all'].shape[1]}, N={b['N']}")
     else:
         b = batch if "N" in batch else {**batch, "N": cfg.N}
+        _check_sizes(params, b)
     if loss == "population" and pop is None:
         pop = population(b["Z_all"], int(b["N"]), float(b["tau"] if "tau" in b else cfg.tau))
     val, grads, aux = evaluate(params, b, loss, backend, pop)
+    if check:  # a non-finite loss or gradient is an error, never a result (DESIGN.md, "Errors")
+        check_finite("loss", val)
+        check_finite("grads", grads)
     if not return_aux:
         return val, grads
     if "out" not in aux:

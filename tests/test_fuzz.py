@@ -277,7 +277,7 @@ def _api_cases():
                 VT, needle)
         add(name, f"loss_and_grads-numba-unchecked-short-{tgt}",
             lambda c, k=tgt: c["mod"].loss_and_grads(c["params"], _batch(c, k, lambda a: a[:1]), c["cfg"],
-                                                     backend="numba", check=False), VT, "fit")
+                                                     backend="numba", check=False), VT, "batch['")
         # predict / train
         add(name, "predict-params-nan",
             lambda c, k=first: c["mod"].predict(_params(c, k, _nan_first), c["batch"], c["cfg"]), NF, "finite")

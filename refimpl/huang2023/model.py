@@ -330,7 +330,11 @@ def loss_and_grads(
         b = check_batch(batch, params["Q"].shape[0])
     else:
         b = batch
-        _check_sizes(params, b)
+        try:
+            _check_sizes(params, b)
+        except ValueError:  # the full validation names the bad entry; it runs on this error path only
+            check_batch(batch, check_params(params)["Q"].shape[0])
+            raise
     Q = params["Q"]
     dt = Q.dtype  # compute in the parameters' dtype: float32 parameters stay float32 throughout
     X, xq, y, yq = (np.asarray(b[k], dtype=dt) for k in ("X", "xq", "y", "yq"))

@@ -302,7 +302,7 @@ def run_gd_full_Q(V, pop: Population, eta: float, steps: int, *, Q0=None, backen
     ``history`` {"step", "loss"} (steps,) and ``records`` {"step", "L", "C"} at every step
     0..steps (C = Vᵀ Q V). Raises :class:`NonFiniteError` at the first non-finite loss or gradient."""
     from refimpl.huang2023.config import Config
-    from refimpl.huang2023.model import loss_and_grads
+    from refimpl.huang2023.model import check_batch, check_params, check_weights, loss_and_grads
 
     batch, wts = materialise(V, pop)
     d = V.shape[0]
@@ -311,10 +311,13 @@ def run_gd_full_Q(V, pop: Population, eta: float, steps: int, *, Q0=None, backen
     L = np.zeros(steps + 1)
     Cs = np.zeros((steps + 1, pop.K, pop.K))
     hint = f"GD on Q (spec H8 (d)) with eta={eta!r}, backend {backend!r}"
+    # the inputs are validated once here; the loop's own checks name the step a number turns non-finite
+    batch = check_batch(batch, check_params({"Q": Q})["Q"].shape[0])
+    wts = check_weights(wts, batch["X"].shape[0], Q.dtype)
     t0 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked explicitly below
         for t in range(steps + 1):
-            L[t], g = loss_and_grads({"Q": Q}, batch, cfg, backend, weights=wts, check=(t == 0))
+            L[t], g = loss_and_grads({"Q": Q}, batch, cfg, backend, weights=wts, check=False)
             check_finite("loss", L[t], step=t, hint=hint)
             check_finite("grads['Q']", g["Q"], step=t, hint=hint)
             Cs[t] = C_from_Q(Q, V)

@@ -407,7 +407,11 @@ def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=N
         P, z = check_batch(batch, params["W_Q"].shape[1])
     else:
         P, z = np.asarray(batch["P"]), np.asarray(batch["z"])
-        _check_sizes(params, P, z)
+        try:
+            _check_sizes(params, P, z)
+        except ValueError:  # the full validation names the bad entry; it runs on this error path only
+            check_batch(batch, check_params(params)["W_Q"].shape[1])
+            raise
     loss, grads, F, attn, h = _loss_grads(params, P, z, cfg, backend, keep)
     if check:
         check_finite("loss", loss)

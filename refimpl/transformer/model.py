@@ -412,7 +412,12 @@ def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy"
         X, target = check_batch(batch, cfg)
     else:
         X, target = batch["X"], batch["target"]
-        _check_sizes(params, X, target, cfg)
+        try:
+            _check_sizes(params, X, target, cfg)
+        except ValueError:  # the full validation names the bad entry; it runs on this error path only
+            check_params(params, cfg)
+            check_batch(batch, cfg)
+            raise
     if backend == "numba":
         from refimpl.transformer.kernels import loss_and_grads_numba
 

@@ -104,22 +104,30 @@ def _check_cfg(cfg) -> Config:
 
 
 def _check_sizes(params, b) -> None:
-    """The O(1) shape agreement ``check=False`` still checks (the Numba kernels do not bounds-check)."""
+    """The O(1) shape agreement ``check=False`` still checks (the Numba kernels do not bounds-check);
+    a mismatch raises ``ValueError`` naming the entry."""
+    def bad(what):
+        raise ValueError(f"{what} (check=False skips validation, not this shape check; call loss_and_grads "
+                         "with check=True for the full validation)")
+
     try:
         Q, w, V_all, N = params["Q"], params["w"], np.asarray(b["V_all"]), int(b["N"])
         H, d, K = Q.shape[0], Q.shape[1], V_all.shape[1]
-        ok = Q.shape == (H, d, d) and w.shape == (H, K) and V_all.shape == (d, K) and 1 <= N <= K
-        for key, cols in (("y", N), ("y_all", K), ("Z_all", K)):
-            if key in b:
-                a = np.asarray(b[key])
-                ok = ok and a.ndim == 2 and a.shape[1] == cols
-        if "y" in b and "y_all" in b:
-            ok = ok and np.shape(b["y"])[0] == np.shape(b["y_all"])[0]
-    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
-        ok = False
-    if not ok:
-        raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
-                         "check); call loss_and_grads with check=True to find the bad entry")
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        bad(f"params and batch do not fit together ({type(exc).__name__}: {exc})")
+    if V_all.shape != (d, K):
+        bad(f"batch['V_all'] has shape {V_all.shape}, params['Q'] {np.shape(Q)}: they do not fit together")
+    if np.shape(Q) != (H, d, d):
+        bad(f"params['Q'] must have shape (H, d, d) = ({H}, {d}, {d}), got {np.shape(Q)}")
+    if np.shape(w) != (H, K):
+        bad(f"params['w'] must have shape (H, K) = ({H}, {K}), got {np.shape(w)}")
+    if not 1 <= N <= K:
+        bad(f"batch['N'] must be an int with 1 ≤ N ≤ K = {K}, got {N}")
+    for key, cols in (("y", N), ("y_all", K), ("Z_all", K)):
+        if key in b and (np.ndim(b[key]) != 2 or np.shape(b[key])[1] != cols):
+            bad(f"batch[{key!r}] must have shape (B, {cols}), got {np.shape(b[key])}")
+    if "y" in b and "y_all" in b and np.shape(b["y"])[0] != np.shape(b["y_all"])[0]:
+        bad(f"batch['y_all'] has {np.shape(b['y_all'])[0]} rows, batch['y'] {np.shape(b['y'])[0]}: they must agree")
 
 
 def _check_N(N, K):
@@ -341,10 +349,10 @@ def loss_and_grads(params, batch, cfg, backend: str = "numpy", *, pop: Populatio
     check_choice("cfg.loss", loss, LOSSES)
     if not isinstance(batch, Mapping):
         raise TypeError(f"batch must be a dict, got {type(batch).__name__}")
+    need = (("Z_all",) if pop is None else ()) if loss == "population" else ("y_all", "y")
+    if loss == "population" and "y" in batch:  # the population loss reports ŷ for prompts it is given
+        need += ("y",)
     if check:
-        need = (("Z_all",) if pop is None else ()) if loss == "population" else ("y_all", "y")
-        if loss == "population" and "y" in batch:  # the population loss reports ŷ for prompts it is given
-            need += ("y",)
         params, b = check_batch(params, batch, need, N=cfg.N, tau=cfg.tau, why=f"loss {loss!r}")
         if pop is not None and (pop.K, pop.N) != (b["V_all"].shape[1], b["N"]):
             raise ValueError(f"pop is for K={pop.K}, N={pop.N}; the batch has K={b['V_all'].shape[1]}, N={b['N']}")

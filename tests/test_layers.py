@@ -93,3 +93,12 @@ def test_ruff_finds_nothing():
 def test_python_dash_m_refimpl_runs_the_cli():
     res = subprocess.run([sys.executable, "-m", "refimpl", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "validate" in res.stdout
+
+
+def test_no_module_is_longer_than_700_lines():
+    """A module that grows past 700 lines is split (the contract issue: li2024/checks.py had 1,881)."""
+    files = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    long = {f: n for f in files if (ROOT / f).is_file()
+            and (n := len((ROOT / f).read_text(encoding="utf-8").splitlines())) > 700}
+    assert files and not long, f"modules longer than 700 lines: {long}"

@@ -189,22 +189,33 @@ def _run_serial(chosen, profile, out_dir, cache, index, progress, log) -> list:
     return done
 
 
+def dask_engine():
+    """``refimpl.validation.engine`` (imports ``distributed``), or ``ValueError`` saying which extra."""
+    try:
+        from refimpl.validation import engine
+    except ImportError as exc:
+        raise ValueError(f"running on Dask needs dask[distributed] (pip install 'refimpl[validate]' or "
+                         f"'refimpl[distributed]'): {exc}") from None
+    return engine
+
+
+def dask_client(client, workers, scheduler, scheduler_file):
+    """A context manager giving the Dask client to run on: ``client`` as given, else a local cluster
+    of ``workers`` processes, else the cluster at ``scheduler`` / ``scheduler_file``."""
+    E = dask_engine()
+    if client is not None:
+        return contextlib.nullcontext(client)
+    if workers is not None:
+        return E.local_client(workers)
+    return E.remote_client(scheduler, scheduler_file)
+
+
 def _run_dask(chosen, profile, out_dir, cache, index, progress, log, *, workers, scheduler, scheduler_file,
               client) -> tuple[list, dict]:
     import socket
 
-    try:
-        from refimpl.validation import engine as E
-    except ImportError as exc:
-        raise ValueError(f"running on Dask needs the distributed extra (pip install 'refimpl[distributed]'): {exc}") from None
-
-    if client is not None:
-        cm = contextlib.nullcontext(client)
-    elif workers is not None:
-        cm = E.local_client(workers)
-    else:
-        cm = E.remote_client(scheduler, scheduler_file)
-    with cm as c:
+    E = dask_engine()
+    with dask_client(client, workers, scheduler, scheduler_file) as c:
         hosts = set(c.run(socket.gethostname).values())
         local = hosts <= {socket.gethostname()}
         jobs = [E.Job(paper, mod, _short(mod)) for paper, mods in chosen.items() for mod in mods]

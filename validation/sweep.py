@@ -341,21 +341,12 @@ def _run_serial(sw: Sweep, out, cache, index, progress) -> list[dict]:
 
 
 def _run_dask(sw: Sweep, out, cache, index, progress, log, *, workers, scheduler, scheduler_file, client):
-    import contextlib
     import socket
 
-    try:
-        from refimpl.validation import engine as E
-    except ImportError as exc:
-        raise ValueError(f"running on Dask needs dask[distributed] (pip install 'refimpl[validate]'): {exc}") from None
+    from refimpl.validation.runner import dask_client, dask_engine
 
-    if client is not None:
-        cm = contextlib.nullcontext(client)
-    elif workers is not None:
-        cm = E.local_client(workers)
-    else:
-        cm = E.remote_client(scheduler, scheduler_file)
-    with cm as c:
+    E = dask_engine()
+    with dask_client(client, workers, scheduler, scheduler_file) as c:
         local = set(c.run(socket.gethostname).values()) <= {socket.gethostname()}
         job = E.Job("sweep", _SweepModule(sw), sw.model)
         eng = E.Engine(c, cache=cache, index=index, out_dir=out, profile=f"{len(sw.points)} runs", progress=progress,

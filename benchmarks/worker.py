@@ -137,9 +137,13 @@ class Worker:
         import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, which Numba's np.dot calls, before pinning)
         from threadpoolctl import threadpool_limits
 
-        numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
-        self._limits = threadpool_limits(limits=self.threads)  # kept for the process's life
         lib = self.backend["library"]
+        if lib == "refimpl":
+            # Numba's thread pool only where refimpl's kernels run: launched in a PyTorch process, it
+            # made torch's 2-thread attention ~100x slower (scaled_dot_product_attention in float64,
+            # 3.5 ms -> 380 ms a step), which the 2-thread rows used to measure as torch's speed
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+        self._limits = threadpool_limits(limits=self.threads)  # kept for the process's life
         if lib == "torch":
             import torch
 
@@ -214,7 +218,23 @@ class Worker:
             step()
             ts.append(clock() - t0)
         w1, c1 = clock(), time.process_time()
-        return {"times": ts, "cpu_s": c1 - c0, "wall_s": w1 - w0}
+        return {"times": ts, "cpu_s": c1 - c0, "wall_s": w1 - w0, "settle_s": self.settle()}
+
+    def settle(self, window: float = 0.02, quiet: float = 0.002, limit: float = 1.0) -> float:
+        """Wait until this process's thread pools stop spinning (less than ``quiet`` s of CPU in a
+        ``window`` s window, at most ``limit`` s) before replying: with more than one thread, BLAS
+        and OpenMP workers spin for up to ~0.1 s after the last call, and on a machine the backends
+        share, that spinning would slow whichever backend the harness times next. Returns the
+        seconds waited (0 on one thread, where the process runs on one core of its own)."""
+        if self.threads <= 1:
+            return 0.0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < limit:
+            c = time.process_time()
+            time.sleep(window)
+            if time.process_time() - c < quiet:
+                break
+        return time.perf_counter() - t0
 
     def gemm(self, dtype, n=1000, repeats=5):
         return {"gflops": gemm_gflops(dtype, n, repeats)}

@@ -509,3 +509,22 @@ def test_thread_checks_name_what_does_not_match_the_pinning():
            "thread_cpus": [0, 1, 2], "cpu_s": 2.5}
     got = run.thread_checks(bad, 2, [0, 1])
     assert len(got) == 4 and "openblas=8" in got[0] and "torch_threads=1" in got[1] and "CPU/wall 2.50" in got[3]
+
+
+@pytest.mark.parametrize("library", ["torch", "refimpl"])
+def test_only_refimpl_workers_launch_numbas_thread_pool(library):
+    """A competitor's process must not start Numba's thread pool: launched in a PyTorch process it
+    made torch's 2-thread attention ~100x slower, which the 2-thread rows then reported as torch's
+    speed. Run in a fresh interpreter (this one may have launched the pool already)."""
+    import subprocess
+    import sys
+
+    if library == "torch":
+        pytest.importorskip("torch")
+    code = ("from refimpl.benchmarks.worker import Worker\n"
+            f"Worker({{'name': 'x', 'library': {library!r}}}, 2).start()\n"
+            "from numba.np.ufunc import parallel\n"
+            "print(parallel._is_initialized)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(library == "refimpl"), res.stdout + res.stderr

@@ -179,6 +179,17 @@ def workers_arg(text: str) -> int:
     return n
 
 
+def add_engine_args(parser) -> None:
+    """--workers | --scheduler | --scheduler-file (validate and sweep run on the same engines)."""
+    eng = parser.add_mutually_exclusive_group()
+    eng.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                     help="run the computations on a local Dask cluster of N single-threaded worker processes; "
+                          "'auto': one per core this process may use (needs dask[distributed], in the validate extra)")
+    eng.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="run the computations on an existing Dask cluster (e.g. tcp://host:8786)")
+    eng.add_argument("--scheduler-file", default=None, metavar="FILE", help="the same, from a Dask scheduler file")
+
+
 def cmd_validate(args) -> int:
     from refimpl.validation.runner import ValidationInterrupted, run_validation
 
@@ -339,13 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these modules of validation/<paper>/ (e.g. training ood)")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.add_argument("--strict", action="store_true", help="exit with status 1 when a claim of this run fails")
-    eng = v.add_mutually_exclusive_group()
-    eng.add_argument("--workers", type=workers_arg, default=None, metavar="N",
-                     help="run the computations on a local Dask cluster of N single-threaded worker processes; "
-                          "'auto': one per core this process may use (needs dask[distributed], in the validate extra)")
-    eng.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                     help="run the computations on an existing Dask cluster (e.g. tcp://host:8786)")
-    eng.add_argument("--scheduler-file", default=None, metavar="FILE", help="the same, from a Dask scheduler file")
+    add_engine_args(v)
     v.set_defaults(fn=cmd_validate)
 
     r = sub.add_parser(
@@ -385,11 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--cache-dir", default=None, metavar="DIR", help="cache folder (default: OUT/.cache)")
     sw.add_argument("--no-cache", action="store_true", help="recompute every run")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
-    seng = sw.add_mutually_exclusive_group()
-    seng.add_argument("--workers", type=workers_arg, default=None, metavar="N",
-                      help="run on a local Dask cluster of N single-threaded processes ('auto': one per usable core)")
-    seng.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing Dask cluster")
-    seng.add_argument("--scheduler-file", default=None, metavar="FILE", help="the same, from a Dask scheduler file")
+    add_engine_args(sw)
     sw.set_defaults(fn=cmd_sweep)
 
     c = sub.add_parser("cache", help="list or prune the validation cache")

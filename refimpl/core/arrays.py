@@ -70,6 +70,18 @@ def check_shape(name: str, x, shape: Sequence[int | None]) -> None:
         raise ValueError(f"{name} must have shape {want}, got {got if got is not None else type(x).__name__}")
 
 
+def require_fit(ok: bool, name_the_entry) -> None:
+    """The O(1) shape agreement the ``check=False`` paths keep (the Numba kernels index without
+    bounds checks). When ``ok`` is False, ``name_the_entry()`` — the model's full validation, run on
+    this error path only — raises a ``ValueError`` naming the bad entry; should it pass, a generic
+    ``ValueError`` is raised instead. Never returns on a mismatch."""
+    if ok:
+        return
+    name_the_entry()
+    raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
+                     "check); call loss_and_grads with check=True to find the bad entry")
+
+
 def check_choice(name: str, value, allowed: Sequence) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from refimpl.core.arrays import check_array, check_choice, check_float_array, float_dtype
+from refimpl.core.arrays import check_array, check_choice, check_float_array, float_dtype, require_fit
 from refimpl.core.errors import check_finite
 from refimpl.core.ops import softmax_backward, softmax_forward, squared_backward, squared_forward
 from refimpl.core.rng import make_rng
@@ -115,7 +115,7 @@ def check_weights(weights, B: int, dtype=np.float64) -> np.ndarray:
     return wts
 
 
-def _check_sizes(params, b) -> None:
+def _sizes_fit(params, b) -> bool:
     """The O(1) shape agreement ``check=False`` still checks (the Numba kernels do not bounds-check)."""
     try:
         Q, X = params["Q"], np.asarray(b["X"])
@@ -124,9 +124,7 @@ def _check_sizes(params, b) -> None:
               and np.shape(b["yq"]) == (B,))
     except (KeyError, TypeError, AttributeError, ValueError):
         ok = False
-    if not ok:
-        raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
-                         "check); call loss_and_grads with check=True to find the bad entry")
+    return ok
 
 
 def _check_cfg(cfg) -> Config:
@@ -330,11 +328,7 @@ def loss_and_grads(
         b = check_batch(batch, params["Q"].shape[0])
     else:
         b = batch
-        try:
-            _check_sizes(params, b)
-        except ValueError:  # the full validation names the bad entry; it runs on this error path only
-            check_batch(batch, check_params(params)["Q"].shape[0])
-            raise
+        require_fit(_sizes_fit(params, b), lambda: check_batch(batch, check_params(params)["Q"].shape[0]))
     Q = params["Q"]
     dt = Q.dtype  # compute in the parameters' dtype: float32 parameters stay float32 throughout
     X, xq, y, yq = (np.asarray(b[k], dtype=dt) for k in ("X", "xq", "y", "yq"))

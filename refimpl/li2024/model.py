@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl.core.arrays import check_array, check_choice, check_float_array, float_dtype
+from refimpl.core.arrays import check_array, check_choice, check_float_array, float_dtype, require_fit
 from refimpl.core.errors import check_finite
 from refimpl.core.ops import (
     hinge_backward,
@@ -144,7 +144,7 @@ def _check_P(name: str, P, d: int) -> np.ndarray:
     return P
 
 
-def _check_sizes(params, P, z) -> None:
+def _sizes_fit(params, P, z) -> bool:
     """The O(1) shape agreement ``check=False`` still checks: the Numba kernels index without
     bounds checks, so a short ``z`` or a mis-sized parameter would read out of bounds."""
     try:
@@ -155,9 +155,7 @@ def _check_sizes(params, P, z) -> None:
               and W_O.shape[1] == W_V.shape[0] and a.shape == (W_O.shape[0],))
     except (KeyError, TypeError, AttributeError, ValueError):
         ok = False
-    if not ok:
-        raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
-                         "check); call loss_and_grads with check=True to find the bad entry")
+    return ok
 
 
 def _check_cfg(cfg) -> Config:
@@ -407,11 +405,7 @@ def loss_and_grads(params, batch, cfg: Config, backend: str = "numpy", *, keep=N
         P, z = check_batch(batch, params["W_Q"].shape[1])
     else:
         P, z = np.asarray(batch["P"]), np.asarray(batch["z"])
-        try:
-            _check_sizes(params, P, z)
-        except ValueError:  # the full validation names the bad entry; it runs on this error path only
-            check_batch(batch, check_params(params)["W_Q"].shape[1])
-            raise
+        require_fit(_sizes_fit(params, P, z), lambda: check_batch(batch, check_params(params)["W_Q"].shape[1]))
     loss, grads, F, attn, h = _loss_grads(params, P, z, cfg, backend, keep)
     if check:
         check_finite("loss", loss)

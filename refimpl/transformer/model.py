@@ -42,7 +42,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from refimpl.core.arrays import check_choice, check_float_array, float_dtype
+from refimpl.core.arrays import check_choice, check_float_array, float_dtype, require_fit
 from refimpl.core.errors import check_finite
 from refimpl.core.ops import (
     hinge_backward,
@@ -216,7 +216,7 @@ def _batch_entry(batch, key: str, name: str, what: str):
     return batch[key]
 
 
-def _check_sizes(params, X, target, cfg) -> None:
+def _sizes_fit(params, X, target, cfg) -> bool:
     """The O(1)-per-tensor shape agreement ``check=False`` still checks (the Numba kernels do not
     bounds-check)."""
     try:
@@ -226,9 +226,7 @@ def _check_sizes(params, X, target, cfg) -> None:
         ok = ok and all(np.shape(params[k]) == s for k, s in param_shapes(cfg).items())
     except (KeyError, TypeError, AttributeError, ValueError, IndexError):
         ok = False
-    if not ok:
-        raise ValueError("params and batch do not fit together (check=False skips validation, not this shape "
-                         "check); call loss_and_grads with check=True to find the bad entry")
+    return ok
 
 
 def _check_finite_result(loss, grads) -> None:
@@ -412,12 +410,7 @@ def loss_and_grads(params, batch, cfg: TransformerConfig, backend: str = "numpy"
         X, target = check_batch(batch, cfg)
     else:
         X, target = batch["X"], batch["target"]
-        try:
-            _check_sizes(params, X, target, cfg)
-        except ValueError:  # the full validation names the bad entry; it runs on this error path only
-            check_params(params, cfg)
-            check_batch(batch, cfg)
-            raise
+        require_fit(_sizes_fit(params, X, target, cfg), lambda: (check_params(params, cfg), check_batch(batch, cfg)))
     if backend == "numba":
         from refimpl.transformer.kernels import loss_and_grads_numba
 

@@ -38,7 +38,7 @@ def test_step_budgets_follow_the_ratios_and_the_reference():
 
 TINY = {"ycfg": dict(K=6, N=3, d=4, m=2, tau=0.01), "n_train": 40, "d_model": 8, "d_ff": 8, "H": 2, "batch": 4,
         "lr": 1e-2, "steps": 4, "eval_every": 2, "Hs": (1, 2, 4, 8), "budget_s": 0.3, "ref_step_s": 0.01,
-        "timing_rounds": 3, "eval_every_s": 0.1, "n_fig5_eval": 8, "seed": 0}
+        "timing_rounds": 3, "eval_every_s": 0.1, "n_fig5_eval": 8, "seed": 0, "backend": "numpy"}
 
 
 def _fig5_rows(tmp_path, monkeypatch, factor, name):

@@ -200,6 +200,20 @@ def test_train_li_end_to_end(li_run):
         li_deep.li_attention_trajectory(bare, tcfg, inst, 5)
 
 
+def test_train_li_and_run_yang_on_the_numba_backend_follow_the_numpy_runs(li_run, ydata):
+    # the validation profiles train the deep models with backend="numba": a few steps agree with the
+    # NumPy path to rounding (the two paths are proven equal per step in test_transformer_numba.py)
+    tcfg, inst, res = li_run
+    nb = li_deep.train_li(tcfg, inst, lr=3e-3, steps=5, batch_size=16, l_range=(4, 12), seed=0, eval_every=5,
+                          n_eval=64, progress=False, backend="numba")
+    np.testing.assert_allclose(nb.history["loss"], res.history["loss"][:5], rtol=1e-9)
+    kw = dict(lr=1e-3, batch_size=8, seed=0, steps=4, eval_every=2, progress=False)
+    a = yang_deep.run_yang(_ytcfg(), ydata, **kw)
+    b = yang_deep.run_yang(_ytcfg(), ydata, **kw, backend="numba")
+    np.testing.assert_allclose(b.history["loss"], a.history["loss"], rtol=1e-9)
+    np.testing.assert_allclose(b.records["ood"], a.records["ood"], rtol=1e-9)
+
+
 def test_li_training_lengths_and_errors(li_run):
     tcfg, inst, _ = li_run
     bf = li_deep.li_batch_fn(inst, 4, (3, 6), 0)

@@ -73,12 +73,14 @@ def attention_mass(attn: list, mask: np.ndarray) -> np.ndarray:
 def train_li(tcfg, inst, *, lr: float, steps: int, batch_size: int, l_range: tuple[int, int], seed: int,
              snapshot_every: int | None = None, eval_every: int = 100, n_eval: int = 500, threads: int | None = 1,
              schedule: str = "constant", warmup: int = 0, progress: bool | None = None,
-             desc: str = "li2024 transformer") -> Trajectory:
+             desc: str = "li2024 transformer", backend: str = "numpy") -> Trajectory:
     """Train ``tcfg`` (read-out "last", hinge loss) on spec L training prompts by Adam. ``seed``
     drives the initialisation and (through a spawned stream) the minibatches. Returns the
     :class:`~refimpl.core.trajectory.Trajectory` of ``train_adam`` (``seed``; ``extra["l_range"]``)
     whose records hold the unseen-task ``error`` / ``hinge`` / ``attn_same`` / ``attn_other``
-    (:func:`li_eval`) on ``n_eval`` fixed prompts at (α', l_ts) every ``eval_every`` steps."""
+    (:func:`li_eval`) on ``n_eval`` fixed prompts at (α', l_ts) every ``eval_every`` steps.
+    ``backend`` (``"numpy"`` or ``"numba"``) computes the training steps; the evaluations use the
+    NumPy forward."""
 
     d = inst.cfg.d
     if tcfg.d_in != d or tcfg.readout != "last" or tcfg.loss != "hinge":
@@ -92,7 +94,7 @@ def train_li(tcfg, inst, *, lr: float, steps: int, batch_size: int, l_range: tup
     res = train_adam(params, tcfg, li_batch_fn(inst, batch_size, l_range, data_rng), lr=lr, steps=steps,
                      eval_fn=lambda p: li_eval(p, tcfg, eval_batch), eval_every=eval_every,
                      snapshot_every=snapshot_every, threads=threads, schedule=schedule, warmup=warmup,
-                     progress=progress, desc=desc, seed=seed)
+                     progress=progress, desc=desc, seed=seed, backend=backend)
     res.extra["l_range"] = tuple(l_range)
     return res
 

@@ -74,12 +74,14 @@ def yang_losses(params: dict, cfg, data: dict, which=("train", "in", "ood")) -> 
 
 def run_yang(tcfg, data: dict, *, lr: float, batch_size: int, seed: int, steps: int | None = None,
              budget_s: float | None = None, eval_every: int | None = None, eval_every_s: float | None = None,
-             threads: int | None = 1, progress: bool | None = None, desc: str = "yang2024 transformer") -> Trajectory:
+             threads: int | None = 1, progress: bool | None = None, desc: str = "yang2024 transformer",
+             backend: str = "numpy") -> Trajectory:
     """Train ``tcfg`` (read-out "all", squared loss, d_in = d + 1) on the spec Y data by Adam and
     record the training loss and the in-domain / OOD inference losses (:func:`yang_losses`):
     the :class:`~refimpl.core.trajectory.Trajectory` of ``train_adam`` with records ``step``,
     ``time``, ``train``, ``in``, ``ood`` (no snapshots). ``seed`` drives the initialisation
-    (``seed``) and the minibatch stream (``seed + 1``)."""
+    (``seed``) and the minibatch stream (``seed + 1``). ``backend`` (``"numpy"`` or ``"numba"``)
+    computes the training steps; the evaluations use the NumPy forward."""
     d = data["V_all"].shape[0]
     if tcfg.d_in != d + 1 or tcfg.readout != "all" or tcfg.loss != "squared":
         raise ValueError(f"tcfg must have d_in = d + 1 = {d + 1}, readout 'all' and loss 'squared'; got "
@@ -87,4 +89,5 @@ def run_yang(tcfg, data: dict, *, lr: float, batch_size: int, seed: int, steps: 
     params = init_params(tcfg, seed)
     return train_adam(params, tcfg, yang_batch_fn(data, batch_size, seed + 1), lr=lr, steps=steps,
                       budget_s=budget_s, eval_fn=lambda p: yang_losses(p, tcfg, data), eval_every=eval_every,
-                      eval_every_s=eval_every_s, threads=threads, progress=progress, desc=desc, seed=seed)
+                      eval_every_s=eval_every_s, threads=threads, progress=progress, desc=desc, seed=seed,
+                      backend=backend)

@@ -46,9 +46,9 @@ from refimpl.validation.li2024._common import fitter
 ORDER = 65
 PROFILE = {
     "quick": {"seeds": (0,), "steps": 400, "batch": 64, "lr": 3e-4, "warmup": 50, "l_range": (1, 40),
-              "snapshot_every": 25, "eval_every": 50, "n": 300, "n_traj": 300},
+              "snapshot_every": 25, "eval_every": 50, "n": 300, "n_traj": 300, "backend": "numba"},
     "full": {"seeds": (0, 1), "steps": 1500, "batch": 64, "lr": 3e-4, "warmup": 50, "l_range": (1, 40),
-             "snapshot_every": 50, "eval_every": 100, "n": 1000, "n_traj": 1000},
+             "snapshot_every": 50, "eval_every": 100, "n": 1000, "n_traj": 1000, "backend": "numba"},
 }
 MODEL = "3-layer GPT-2"
 E7_PAPER = PAPER.E7  # spec L §6 E7 (refimpl.li2024.checks.paper)
@@ -64,7 +64,7 @@ def train_deep(base, tcfg, p, seed, progress):
     inst = li_instance(base, seed)
     res = train_li(tcfg, inst, lr=p["lr"], steps=p["steps"], batch_size=p["batch"], l_range=p["l_range"], seed=seed,
                    snapshot_every=p["snapshot_every"], eval_every=p["eval_every"], schedule="constant",
-                   warmup=p["warmup"], progress=progress, desc=f"li2024 GPT-2 seed {seed}")
+                   warmup=p["warmup"], progress=progress, desc=f"li2024 GPT-2 seed {seed}", backend=p["backend"])
     res.extra["traj"] = li_attention_trajectory(res, tcfg, inst, p["n_traj"])
     res.snapshots = {}
     return res
@@ -107,7 +107,8 @@ def run(ctx) -> list[Claim]:
     same_seeds = [c for s, c in zip(p1["seeds"], e1_one) if s in p["seeds"]]
 
     trained = Claim(
-        "deep-train", f"{MODEL} trained on T_tr (Adam, {p['steps']} steps, l ~ U{{{p['l_range'][0]}..{p['l_range'][1]}}})",
+        "deep-train", f"{MODEL} trained on T_tr (Adam, {p['steps']} steps, l ~ U{{{p['l_range'][0]}..{p['l_range'][1]}}}, "
+        f"{p['backend']} backend)",
         "spec L §6 (E1, E2, E7 setting)",
         "unseen-task error at l_ts = 20 on the evaluation batch, start → end: "
         + ", ".join(f"seed {s}: {r.records['error'][0]:.3f} → {r.records['error'][-1]:.3f}"

@@ -67,11 +67,11 @@ PROFILE = {
     "quick": {"ycfg": dict(K=40, N=10, d=20, m=8, tau=0.01), "n_train": 2000, "d_model": 64, "d_ff": 128, "H": 8,
               "batch": 32, "lr": 1e-3, "steps": 200, "eval_every": 25, "Hs": (1, 2, 4, 8, 16, 32, 64),
               "budget_s": 5.0, "ref_step_s": 0.05, "timing_rounds": 7, "eval_every_s": 1.0, "n_fig5_eval": 128,
-              "seed": 0},
+              "seed": 0, "backend": "numba"},
     "full": {"ycfg": dict(K=60, N=10, d=30, m=8, tau=0.01), "n_train": 10000, "d_model": 64, "d_ff": 128, "H": 8,
              "batch": 32, "lr": 1e-3, "steps": 1200, "eval_every": 60, "Hs": (1, 2, 4, 8, 16, 32, 64),
              "budget_s": 100.0, "ref_step_s": 0.08, "timing_rounds": 7, "eval_every_s": 10.0,
-             "n_fig5_eval": 128, "seed": 0},
+             "n_fig5_eval": 128, "seed": 0, "backend": "numba"},
 }
 N_TEST = 200
 
@@ -83,7 +83,7 @@ def _tcfg(prof, ycfg, H):
 
 def _setting(prof, ycfg, ctx) -> str:
     return (f"{ctx.profile} [C]: K={ycfg.K}, N={ycfg.N}, d={ycfg.d}, m={ycfg.m}, τ={ycfg.tau:g}; d_model "
-            f"{prof['d_model']}, d_ff {prof['d_ff']}, batch {prof['batch']}, Adam lr {prof['lr']:g} "
+            f"{prof['d_model']}, d_ff {prof['d_ff']}, batch {prof['batch']}, Adam lr {prof['lr']:g}, {prof['backend']} backend "
             f"(paper: K=200, N=30, d=100, m=20, d_model 256, d_ff 512, batch 256, lr 1e-4)")
 
 
@@ -101,7 +101,7 @@ def fig5_run(tcfg, data, prof, progress, steps: int, eval_every: int) -> Traject
     params = init_params(tcfg, prof["seed"])
     res = train_adam(params, tcfg, yang_batch_fn(data, prof["batch"], prof["seed"] + 1), lr=prof["lr"],
                      steps=steps, eval_fn=ev, eval_every=eval_every, threads=1,
-                     progress=progress, desc=f"Fig. 5 H={tcfg.n_heads}", seed=prof["seed"])
+                     progress=progress, desc=f"Fig. 5 H={tcfg.n_heads}", seed=prof["seed"], backend=prof["backend"])
     return _strip(res)
 
 
@@ -139,7 +139,7 @@ def fig5_step_times(tcfgs: dict, data, prof) -> dict:
                 params, opt, batch_fn = state[H]
                 t0, c0 = time.perf_counter(), time.thread_time()
                 batch = batch_fn(r)
-                loss, grads = loss_and_grads(params, batch, tcfgs[H], "numpy", check=(r == 0))
+                loss, grads = loss_and_grads(params, batch, tcfgs[H], prof["backend"], check=(r == 0))
                 check_finite("loss", loss, step=r)
                 check_finite("grads", grads, step=r)
                 opt.step(params, grads)
@@ -160,7 +160,8 @@ def run(ctx) -> list[Claim]:
 
     main = ctx.cached("yang2024/transformer_fig2b", key, lambda: _strip(run_yang(
         _tcfg(prof, ycfg, prof["H"]), data, lr=prof["lr"], batch_size=prof["batch"], seed=prof["seed"],
-        steps=prof["steps"], eval_every=prof["eval_every"], progress=ctx.progress, desc="Fig. 2(b)")))
+        steps=prof["steps"], eval_every=prof["eval_every"], progress=ctx.progress, desc="Fig. 2(b)",
+        backend=prof["backend"])))
 
     # Fig. 5 (module docstring): step times measured once (alone on a cluster), step budgets from
     # their ratios, then fixed-step runs; everything requested before anything is used

@@ -34,6 +34,13 @@ from html import escape
 
 from refimpl.core.claims import VERDICTS
 
+# groups reported beside the verdict rows, not counted with them (validation/robustness)
+SIDE_GROUPS = {"robustness": (
+    "Beside the verdict rows, not counted in them: each failing row re-checked by its own check and "
+    "threshold under other [C] settings (choices the paper leaves open), several seeds per setting. "
+    "A pass here is a setting where the claim holds; a row that fails under every setting fails "
+    "whatever we chose. The reading of each study is in docs/robustness.md.")}
+
 MARK = "‡"
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;background:#f6f7f9}
@@ -188,13 +195,14 @@ def _summary(data: dict) -> str:
         n["rows"], n["paper"] = len(rows), sum(bool(r.get("paper")) for r in rows)
         n["earlier"] = sum(bool(r.get("earlier_run")) for r in rows)
         for key in tot:
-            tot[key] += n[key]
+            tot[key] += 0 if paper in SIDE_GROUPS else n[key]
         body.append(f'<tr><td><a href="#paper-{_slug(paper)}">{_e(paper)}</a></td>'
                     + "".join(f"<td>{n[v]}</td>" for v in VERDICTS)
                     + f"<td>{n['rows']}</td><td>{n['paper']}</td><td>{n['earlier']}</td></tr>")
-    body.append("<tr><th>all</th>" + "".join(f"<th>{tot[v]}</th>" for v in VERDICTS)
+    body.append("<tr><th>all papers</th>" + "".join(f"<th>{tot[v]}</th>" for v in VERDICTS)
                 + f"<th>{tot['rows']}</th><th>{tot['paper']}</th><th>{tot['earlier']}</th></tr>")
-    fails = [(p, k, r) for p, rows in papers.items() for k, r in enumerate(rows, 1) if r.get("verdict") == "fail"]
+    fails = [(p, k, r) for p, rows in papers.items() for k, r in enumerate(rows, 1)
+             if r.get("verdict") == "fail" and p not in SIDE_GROUPS]
     fail_html = ("<p>Failing claims: " + ", ".join(f'<a href="#c-{_slug(p)}-{k}">{_e(p)} {_e(r.get("id"))}</a>'
                                                   for p, k, r in fails) + ".</p>") if fails else "<p>No failing claim.</p>"
     versions = data.get("versions") or {}
@@ -265,7 +273,8 @@ def render(data: dict, figures: dict[str, bytes | None]) -> str:
                       f'{" " + MARK if r.get("earlier_run") else ""}</td><td>{_e(r.get("claim"))}</td>'
                       f'<td>{"✓" if r.get("paper") else ""}</td></tr>'
                       for k, r in enumerate(rows, 1))
-        parts += [f'<section id="paper-{_slug(paper)}"><h2>{_e(paper)}</h2>',
+        parts += [f'<section id="paper-{_slug(paper)}"><h2>{_e(paper)}</h2>'
+                  + (f'<p>{_e(SIDE_GROUPS[paper])}</p>' if paper in SIDE_GROUPS else ""),
                   f'<table class="grid"><tr><th>id</th><th>verdict</th><th>claim</th><th>paper value</th></tr>{idx}</table>']
         parts += [_card(data, paper, k, r, shown) for k, r in enumerate(rows, 1)]
         parts.append("</section>")

@@ -32,6 +32,7 @@ from refimpl.core.claims import VERDICTS, Claim
 from refimpl.core.io import atomic_write_bytes, atomic_write_text, check_output_dir
 from refimpl.validation import docexcerpts
 from refimpl.validation import html as _html
+from refimpl.validation.html import SIDE_GROUPS
 from refimpl.validation.jsonable import jsonable, strict
 
 MARK = "‡"
@@ -236,8 +237,9 @@ def markdown(data: dict) -> str:
     """report.md for the parsed results.json ``data``."""
     papers = data.get("papers", {})
     profile, code, created = data.get("profile"), data.get("code_version"), data.get("created")
-    n = {v: sum(r["verdict"] == v for rs in papers.values() for r in rs) for v in VERDICTS}
-    n_paper = sum(bool(r.get("paper")) for rs in papers.values() for r in rs)
+    judged = {p: rs for p, rs in papers.items() if p not in SIDE_GROUPS}  # the verdict rows
+    n = {v: sum(r["verdict"] == v for rs in judged.values() for r in rs) for v in VERDICTS}
+    n_paper = sum(bool(r.get("paper")) for rs in judged.values() for r in rs)
     earlier = {json.dumps(r["earlier_run"], sort_keys=True): r["earlier_run"]
                for rs in papers.values() for r in rs if r.get("earlier_run")}
     lines = [
@@ -259,7 +261,10 @@ def markdown(data: dict) -> str:
         lines += ["", f"Rows marked {MARK} were kept from an earlier run into this folder ({runs}): a run over "
                   "some papers or modules replaces only their rows."]
     for paper, rows in papers.items():
-        lines += ["", f"## {paper}", "", "| id | claim | spec | paper | measured | expected | verdict | figure |",
+        lines += ["", f"## {paper}"]
+        if paper in SIDE_GROUPS:
+            lines += ["", SIDE_GROUPS[paper]]
+        lines += ["", "| id | claim | spec | paper | measured | expected | verdict | figure |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             fig = f"[{r['figure']}]({r['figure']})" if r.get("figure") else ""

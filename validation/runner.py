@@ -50,6 +50,7 @@ from refimpl.validation.jsonable import strict as _strict  # noqa: F401
 from refimpl.validation.outdir import LockHeld, OutputLock, check_dir  # noqa: F401
 
 PROFILES = ("quick", "full")
+OPT_IN = ("robustness",)  # groups a run covers only when named (--paper robustness), never by default
 
 
 class ValidationInterrupted(KeyboardInterrupt):
@@ -103,7 +104,7 @@ def _short(mod) -> str:
 def select(papers: list[str] | None, only: list[str] | None) -> tuple[dict, dict, dict]:
     """Validate the selection: ({paper: [modules to run]}, scope {paper: None | set}, order)."""
     allowed = available_papers()
-    papers = allowed if not papers else list(papers)
+    papers = [p for p in allowed if p not in OPT_IN] if not papers else list(papers)
     for p in papers:
         if p not in allowed:
             raise ValueError(f"unknown paper {p!r}; allowed: {allowed}")

@@ -205,10 +205,16 @@ def cmd_validate(args) -> int:
     except KeyboardInterrupt:
         print("\nrefimpl: interrupted before any computation; nothing was written", file=sys.stderr)
         return 130
-    n_fail = sum(c.verdict == "fail" for cs in results.values() for c in cs)
-    n_pass = sum(c.verdict == "pass" for cs in results.values() for c in cs)
-    print(f"wrote {Path(args.out) / 'report.md'}, report.html and results.json: {n_pass} pass, {n_fail} fail")
-    return 1 if args.strict and n_fail else 0
+    from refimpl.validation.html import SIDE_GROUPS
+
+    def count(verdict, side):
+        return sum(c.verdict == verdict for p, cs in results.items() if (p in SIDE_GROUPS) == side for c in cs)
+
+    n_fail, n_pass = count("fail", False), count("pass", False)
+    side = (f" (robustness, beside the verdicts: {count('pass', True)} settings pass, {count('fail', True)} fail)"
+            if any(p in SIDE_GROUPS for p in results) else "")
+    print(f"wrote {Path(args.out) / 'report.md'}, report.html and results.json: {n_pass} pass, {n_fail} fail{side}")
+    return 1 if args.strict and n_fail else 0  # --strict: the verdict rows only
 
 
 def cmd_report(args) -> int:

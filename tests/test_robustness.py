@@ -74,3 +74,10 @@ def test_l13c_study_at_a_tiny_size_judges_each_setting_by_the_rows_own_check(tmp
     assert r.numbers["setting"] == "lr=2.0" and r.numbers["dims"] == ["lr"] and r.numbers["overrides"] == {
         "train": {"lr": 2.0}}
     assert rows[2].numbers["threshold"] == 0.3 and rows[1].numbers["threshold"] == gchecks.L13C_THRESHOLD
+
+
+def test_a_robustness_run_merged_into_a_report_comes_after_the_papers():
+    old = {"papers": {"li2024": [_row("L13c", "fail")]}, "modules": {}}
+    new = {"robustness": {"l13c": [_row("L13c · profile", "fail")]}}
+    merged = report.merge(old, new, {"robustness": None}, {"robustness": ["l13c"]})
+    assert list(merged["papers"]) == ["li2024", "robustness"]

@@ -123,7 +123,9 @@ def merge(old: dict | None, new: dict, scope: dict, module_order: dict) -> dict:
             kept_rows.setdefault(paper, {}).setdefault(m, []).append(r)
             kept_prov[f"{paper}.{m}"] = old_mods.get(f"{paper}.{m}", legacy_prov)
     papers = {}
-    for paper in dict.fromkeys([*module_order, *new, *kept_rows]):
+    names_in_order = list(dict.fromkeys([*module_order, *new, *kept_rows]))
+    # side groups (robustness) after the papers, whatever ran first
+    for paper in sorted(names_in_order, key=lambda p: p in SIDE_GROUPS):
         groups = dict(kept_rows.get(paper, {}))
         groups.update(new.get(paper, {}))
         if not groups:

@@ -155,7 +155,13 @@ def l15_rows(tmp_path_factory):
 
 def test_l15_rows_and_numbers(l15_rows):
     rows, ctx, tmp = l15_rows
-    by = _common_rows(rows, "L15iii", L15_SETTINGS, "robustness_L15iii.png")
+    k = len(L15_SETTINGS) + 1  # the L15iii rows, then the L15iv rows
+    by = _common_rows(rows[:k], "L15iii", L15_SETTINGS, "robustness_L15iii.png")
+    by_iv = _common_rows(rows[k:], "L15iv", L15_SETTINGS, "robustness_L15iv.png")
+    assert len(rows) == 2 * k and (tmp / "robustness_L15iv.png").exists()
+    for r in by_iv.values():
+        z = np.asarray(r.numbers["diff_hinge"]) / np.asarray(r.numbers["diff_hinge_se"])
+        assert r.numbers["min_z"] == pytest.approx(float(z.min()))
     assert (tmp / "robustness_L15iii.png").stat().st_size > 5_000
     for r in by.values():
         n = r.numbers
@@ -178,6 +184,9 @@ def test_l15_verdict_is_the_rows_own_check(l15_rows, name):
     assert row.verdict == claim.verdict and row.numbers["ood_verdict"] == ood.verdict
     assert row.measured.startswith(claim.measured)
     np.testing.assert_allclose(row.numbers["d_hinge_random"], claim.numbers["d_hinge_random"])
+    iv = pc.check_l15iv_magnitude_vs_random(meas, "unseen")
+    row_iv = next(r for r in rows if r.id == f"L15iv · {name}")
+    assert (row_iv.verdict, row_iv.measured, row_iv.expected) == (iv.verdict, iv.measured, iv.expected)
 
 
 def test_l15_profiles_are_valid_grids():

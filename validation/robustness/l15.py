@@ -1,4 +1,5 @@
-"""L15 (iii) under other [C] settings: pruning a fraction R of the large W_O rows raises the loss by Ω(R).
+"""L15 (iii) and (iv) under other [C] settings: pruning a fraction R of the large W_O rows raises the
+loss by Ω(R); magnitude pruning beats random pruning at every rate.
 
 The row that fails is the in-domain one (unseen tasks T \\ T_tr, α' = 0.6, l_ts = 20; the OOD row
 passes). Its own check (``refimpl.li2024.checks.pruning.check_l15iii_large_rows``: removing a
@@ -8,6 +9,10 @@ verdict at the same setting is reported beside it. Every (setting, seed) is a ca
 ``li2024/train`` run and a cached ``li2024/pruning`` measurement, the main module's own entries (the
 profile's setting shares both with the main report: all of them in the full profile, seed 0 in the
 quick one).
+
+L15 (iv), which fails in-domain in the full profile, is judged on the same measurements by its own
+check (``check_l15iv_magnitude_vs_random``: hinge after magnitude pruning ≤ the mean over random
+masks of the same size at 10–40 %, every seed); it has its own rows and figure.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from refimpl.validation.robustness._study import Dim, Setting, check_grid, dims_
 
 ORDER = 50
 CLAIM, SPEC = "L15iii", "spec L15 (iii), L10"
+CLAIM_IV, SPEC_IV = "L15iv", "spec L15, L9"
 SETTING = "unseen"  # the row that fails (checks.PRUNE_SETTINGS); "ood" is reported beside it
 BASE = preset("default")  # the main module's configuration (the profile's own setting)
 FLOOR = 1e-5  # the summary figure's log axis starts here (Δhinge/R can be ≤ 0)
@@ -111,4 +117,27 @@ def run(ctx) -> list[Claim]:
                      "seed_min_ratio": ps, "n_small": [d["settings"][SETTING]["n_small"] for d in m],
                      "n": n, "n_random": n_random, "ood_verdict": o.verdict,
                      "ood_d_hinge_random": o.numbers["d_hinge_random"]}))
+    return rows + l15iv_rows(ctx, settings, seeds, meas)
+
+
+def l15iv_rows(ctx, settings, seeds, meas) -> list[Claim]:
+    """L15 (iv) in-domain at each setting, by its own check on the same measurements; the figure
+    shows the smallest paired difference hinge(random) − hinge(magnitude), in standard errors,
+    over the rates (and seeds)."""
+    iv = [checks.check_l15iv_magnitude_vs_random(m, SETTING) for m in meas]
+    z = [np.asarray(c.numbers["diff_hinge"]) / np.where(np.asarray(c.numbers["diff_hinge_se"]) > 0,
+                                                        np.asarray(c.numbers["diff_hinge_se"]), np.inf) for c in iv]
+    fig = summary_figure(ctx, "L15iv", "L15 (iv), unseen tasks: min over rates of (random − magnitude) hinge / SE",
+                         settings, [float(a.min()) for a in z], [c.verdict for c in iv],
+                         per_seed=[[float(v) for v in a.min(axis=1)] for a in z],
+                         ylabel="min paired difference / SE (dots: seeds)", target=0.0,
+                         target_label="0: magnitude = random (the check needs magnitude ≤ random)")
+    rows = [dims_row(CLAIM_IV, SPEC_IV, DIMS, settings, seeds, figure=fig)]
+    for s, c, a in zip(settings, iv, z):
+        N = c.numbers
+        rows.append(setting_row(CLAIM_IV, SPEC_IV, s, DIMS, seeds, measured=c.measured, expected=c.expected,
+                                verdict=c.verdict, figure=fig,
+                                numbers={"rates": N["rates"], "hinge_magnitude": N["hinge_magnitude"],
+                                         "hinge_random": N["hinge_random"], "diff_hinge": N["diff_hinge"],
+                                         "diff_hinge_se": N["diff_hinge_se"], "min_z": float(a.min())}))
     return rows

@@ -109,12 +109,37 @@ def claim_specs() -> list[tuple[str, str]]:
                 continue
             arg = next((k.value for k in node.keywords if k.arg == "spec"), node.args[2] if len(node.args) > 2 else None)
             where = f"{f.relative_to(ROOT)}:{node.lineno}"
+            if isinstance(arg, ast.Name) and f.parent.name == "robustness" and f.name == "_study.py":
+                continue  # the robustness rows' spec is the study's SPEC constant, collected below
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 out.append((where, arg.value))
             elif isinstance(arg, ast.JoinedStr):
                 out.append((where, "".join(v.value for v in arg.values if isinstance(v, ast.Constant))))
             else:
                 out.append((where, f"<not a string literal: {ast.unparse(arg) if arg else 'missing'}>"))
+    return out + robustness_specs()
+
+
+def robustness_specs() -> list[tuple[str, str]]:
+    """(where, spec string) of every module-level ``SPEC…`` constant of validation/robustness/ (the
+    spec each study passes to its rows); each study module has at least one."""
+    out = []
+    for f in sorted((ROOT / "validation" / "robustness").glob("[!_]*.py")):
+        found = 0
+        for node in ast.parse(f.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.Assign):
+                continue
+            for target in node.targets:
+                names = target.elts if isinstance(target, ast.Tuple) else [target]
+                values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+                for n, v in zip(names, values):
+                    if isinstance(n, ast.Name) and n.id.startswith("SPEC"):
+                        found += 1
+                        ok = isinstance(v, ast.Constant) and isinstance(v.value, str)
+                        out.append((f"{f.relative_to(ROOT)}:{node.lineno}",
+                                    v.value if ok else f"<not a string literal: {ast.unparse(v)}>"))
+        if not found:
+            out.append((str(f.relative_to(ROOT)), "<no SPEC constant>"))
     return out
 
 

@@ -10,4 +10,8 @@ data model's free constants, training length, the deep model's width and schedul
 documented, plausible range, several seeds per setting, and judges every setting by the claim's
 own check with its own threshold (thresholds written before the data are never moved here). A
 setting where the claim holds is a finding; so is a claim that fails under every setting.
+
+"The exploratory run" in the modules' comments and reasons is the first pass over these grids,
+made with standalone scripts at commit f200092 (the same model code) before this group existed;
+the settings and compute estimates were taken from it, and the rows here recompute everything.
 """

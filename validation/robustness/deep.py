@@ -24,7 +24,7 @@ quick, 8 settings × 3 seeds, six at 400 steps (~32 s a run) and two at 1500 (~1
 ≈ 20 core-minutes. full, 10 settings × 4 seeds, seven at 1500 steps (~115 s a run; d_model 32 less),
 two at 4000 (~250 s), d_model 128 (~250 s): ≈ 1.7 core-hours.
 
-Research run behind the settings (/work/research/FINDINGS.md "Deep model", f200092 code, NumPy
+Research run behind the settings (the exploratory run that preceded this module, at the code of f200092, NumPy
 backend, 1500 steps, seeds 0–2): at the full profile seed 0 solves the unseen tasks (error 0.003) but
 fails OOD at every S1 (≈ 0.2), seed 1 generalises OOD at every S1, seed 2 is still training; in each
 layer one head concentrates (0.64–0.78) and the other does not, so the head means stay 0.44–0.53.
@@ -53,7 +53,7 @@ LENGTHS = {"quick": (10, 20, 40), "full": (10, 20, 30, 40)}  # ⊇ {L14_AT // 2,
 
 DIMS = [
     Dim("steps", "training length (Adam steps; profile quick 400, full 1500)",
-        "E7 reads the last 20% of training and L14 the final model; at 1500 steps the research found one seed "
+        "E7 reads the last 20% of training and L14 the final model; at 1500 steps the exploratory run found one seed "
         "of three still training"),
     Dim("lr", "Adam learning rate and warm-up (profile 3e−4 after 50 warm-up steps, constant)",
         "how far training gets in the budget, and which solution (reading the context or an in-weights "

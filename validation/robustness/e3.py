@@ -12,7 +12,7 @@ Two kinds of setting are EXPLORATORY (outside the spec's data model, reported as
 - K_κ > 1/2 (spec L2 states K_κ ≤ 1/2 [P]; ``DataConfig`` refuses it, so :func:`config` sets it past
   the validation); the model is trained and tested at that K_κ;
 - isotropic Gaussian noise on the feature block of every column of the *test* prompts (not in the
-  spec at all); the model is the profile's, trained on clean prompts, as in the research run these
+  spec at all); the model is the profile's, trained on clean prompts, as in the exploratory run these
   settings come from.
 """
 
@@ -35,16 +35,16 @@ DIMS = [
     Dim("kappa", "noise scale K_κ (profile 0.5; spec L2 allows ≤ 1/2)",
         "decides whether a query's nearest context shares its pattern: ‖x_q − x_same‖² = κ_q² + κ_c² against "
         "2β² + κ_q² + κ_c'², so for K_κ < √2 1-NN is exact on every prompt that has a same-pattern context "
-        "(research run: no in-spec K_κ passes; K_κ ≥ 1.5 does)"),
+        "(exploratory run: no K_κ within the spec passes; K_κ ≥ 1.5 does)"),
     Dim("beta", "pattern scale β (profile 1)",
         "the margin of the patterns for the margin-based learners (logistic, SVMs) and the sharpness of the "
-        "model's attention; for 1-NN only a common scale (research run: no effect on the verdict)"),
+        "model's attention; for 1-NN only a common scale (exploratory run: no effect on the verdict)"),
     Dim("dx", "feature dimension d_X and noise directions M2 (profile 30, 24)",
         "the dimension the per-prompt classical fits work in (l = 20 points); for 1-NN a rotation, for the "
-        "noise its number of directions (research run: no effect)"),
+        "noise its number of directions (exploratory run: no effect)"),
     Dim("steps", "ICL training length (profile 2000 SGD steps)",
         "ICL loses on the prompts without a same-pattern context ((1 − α'/2)^l = 8e−4 of them); longer "
-        "training might lower its error there (research run: 8000 steps lower it, not enough)"),
+        "training might lower its error there (exploratory run: 8000 steps lower it, not enough)"),
     Dim("xnoise", "isotropic Gaussian noise on the test prompts' features, rms σ (profile none; not in the spec)",
         "a noise model that can confuse nearest neighbours even when a same-pattern context exists (the "
         "paper's classical errors are 5–25× its ICL error)"),
@@ -59,12 +59,12 @@ def _kappa(k):
     return _s(f"Kk={k:g}", ("kappa",), {"data": {"kappa_max": k}}, exploratory=k > KAPPA_MAX_SPEC)
 
 
-# Compute (one core), estimated from the research run's wall_s (/work/research/results/e3_sweep.json:
-# training + two cells per seed, 3 seeds; here one cell, so ≈ training + half the cells; training
+# Compute (one core), estimated from the exploratory run's wall-clock times (training + two cells
+# per seed, 3 seeds; here one cell, so ≈ training + half the cells; training
 # ≈ 3.4 s per 1000 steps per seed): quick ≈ 98 (profile) + 89 (Kk=0) + 101 (beta=2) + 59 (steps=500)
 # + 65 (Kk=1.5) ≈ 410 s ≈ 7 min (with l15.py's quick ≈ 135 s: ≈ 9 core-min for the two), less the
 # profile's seed-0 entries when the main quick report ran;
-# full ≈ 20 min for the research grid + 3 min for Kk = 1.25, 1.4, 1.75 (queued in the research,
+# full ≈ 20 min for the exploratory grid + 3 min for Kk = 1.25, 1.4, 1.75 (queued in the exploratory run,
 # not run there).
 SETTINGS = {
     "quick": [
@@ -88,7 +88,7 @@ SETTINGS = {
 }
 SEEDS = {"quick": (0, 1, 2), "full": (0, 1, 2)}
 # the judged cell (l, α', n_candidates, n_per_stratum): the main quick profile's check cell, the size
-# the research ran every setting at (≈ 2,400 prompts fitted per seed)
+# the exploratory run ran every setting at (≈ 2,400 prompts fitted per seed)
 CELL = {"quick": (checks.E3_CHECK_L, checks.E3_CHECK_ALPHA, 100_000, 600),
         "full": (checks.E3_CHECK_L, checks.E3_CHECK_ALPHA, 100_000, 600)}
 

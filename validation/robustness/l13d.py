@@ -65,8 +65,8 @@ def _B(v):
     return {"train": {"batch_size": v}}
 
 
-# Compute (one core, from the research run's wall_s per setting over 5 α × 3 seeds, /work/research/
-# results/l13d_sweep.json): quick ≈ 0.65 × (25 + 17 + 15 + 38 + 20 + 36 + 15) s ≈ 1.8 min with its 3 α;
+# Compute (one core, from the exploratory run's wall_s per setting over 5 α × 3 seeds):
+# quick ≈ 0.65 × (25 + 17 + 15 + 38 + 20 + 36 + 15) s ≈ 1.8 min with its 3 α;
 # full ≈ 13 min (the 13 fixed-budget settings ≈ 10.7 min, the 6 per-α budgets ≈ 2.3 min).
 SETTINGS = {
     "quick": [

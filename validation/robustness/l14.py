@@ -65,11 +65,11 @@ def _s(name, dims, over=None, **knobs):
     return Setting(name, dims, over or {}, knobs)
 
 
-# Compute (one core): the research run (/work/research/results/l14_sweep.json) took 55–80 s per
+# Compute (one core): the exploratory run took 55–80 s per
 # setting at 3 seeds on a lightly loaded machine with n = 20,000 and lengths to 160 (curves ≈ 3/4 of
 # it); the main report's quick curves take 1.5–4 s per seed (n = 4,000, lengths to 40) and a
 # 2000-step training ≈ 5 s. Quick ≈ 7 settings × 3 seeds × 3 s of curves + 3 new trainings × 3 seeds
-# × 5 s (profile, δ, K_κ; steps=600 ≈ 2 s each) ≈ 2 min; full ≈ 17 min (the research run minus its
+# × 5 s (profile, δ, K_κ; steps=600 ≈ 2 s each) ≈ 2 min; full ≈ 17 min (the exploratory run minus its
 # l = 80, 160 diagnostic, which the checks do not use).
 SETTINGS = {
     "quick": [

@@ -41,8 +41,8 @@ DIMS = [
         "training on prompts harder than the test's (α' = 0.6) leaves margins near 1 on the test prompts"),
     Dim("l_tr", "training prompt length l_tr (profile 20)", "the same through the number of contexts"),
     Dim("m", "number of W_O rows m (profile 100)",
-        "how much of F a fraction R of the large rows carries (research run: no effect)"),
-    Dim("kappa", "noise scale K_κ (profile 0.5)", "the noise the margins must absorb (research run: no effect)"),
+        "how much of F a fraction R of the large rows carries (exploratory run: no effect)"),
+    Dim("kappa", "noise scale K_κ (profile 0.5)", "the noise the margins must absorb (exploratory run: no effect)"),
     Dim("delta", "initial query–key scale δ (profile 0.2)", "how far the attention trains, hence the margins"),
 ]
 
@@ -51,11 +51,11 @@ def _s(name, dims, over):
     return Setting(name, dims, over)
 
 
-# Compute (one core), estimated from the research run's wall_s (/work/research/results/l15_sweep.json,
-# 3 seeds, 50,000 prompts and 20 masks per seed; training is most of it, ≈ 3.4 s per 1000 steps per
+# Compute (one core), estimated from the exploratory run's wall-clock times
+# (3 seeds, 50,000 prompts and 20 masks per seed; training is most of it, ≈ 3.4 s per 1000 steps per
 # seed): quick ≈ 29 (profile) + 11 (steps=200) + 16 (steps=800) + 24 (alpha=0.4) + 23 (l_tr=8)
 # + 32 (lr=0.1) ≈ 135 s ≈ 2.3 min, an upper bound (quick measures 20,000 prompts with 10 masks);
-# full ≈ 7.5 min at the research's sizes, ≈ 11 min at the full profile's (100,000 prompts, 20 masks,
+# full ≈ 7.5 min at the exploratory run's sizes, ≈ 11 min at the full profile's (100,000 prompts, 20 masks,
 # and E5's extra α').
 SETTINGS = {
     "quick": [

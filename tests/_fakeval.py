@@ -311,3 +311,12 @@ def allow_writes() -> bool:
         builtins.open, os.open, os.replace, os.rename = (_SAVED["open"], _SAVED["os_open"], _SAVED["replace"],
                                                          _SAVED["rename"])
     return True
+
+
+def default_sigint():
+    """``preexec_fn`` of a child that must see Ctrl-C: SIGINT back to its default. A test run started
+    in the background of a non-interactive shell inherits SIGINT ignored, and a Python started with
+    it ignored never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -272,7 +272,7 @@ def test_ctrl_c_with_local_workers_ends_with_one_line(fake, pkgs, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, str(script), "validate", "--paper", "slow", "--out", str(out), "--quiet",
                              "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=F.default_sigint)
     deadline = time.time() + 120
     while len(list((out / ".cache").glob("*.pkl"))) < 2 and time.time() < deadline:
         time.sleep(0.05)

@@ -401,7 +401,8 @@ def test_ctrl_c_keeps_the_cache_and_the_rerun_resumes(fake, tmp_path):
     pkg, log = fake
     script = F.launcher(tmp_path / "pkgs", pkg)
     argv = [sys.executable, str(script), "validate", "--paper", "slow", "--out", str(tmp_path / "out"), "--quiet"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            preexec_fn=F.default_sigint)
     deadline = time.time() + 60
     while len(list((tmp_path / "out" / ".cache").glob("*.pkl"))) < 2 and time.time() < deadline:
         time.sleep(0.05)

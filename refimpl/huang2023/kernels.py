@@ -50,6 +50,46 @@ from refimpl.core.vmath import exp
 
 
 @njit
+def row_dots8(M, v, out, n_rows, n_cols):
+    v0 = v[0]
+    r = 0
+    while r + 8 <= n_rows:
+        a0 = M[r, 0] * v0
+        a1 = M[r + 1, 0] * v0
+        a2 = M[r + 2, 0] * v0
+        a3 = M[r + 3, 0] * v0
+        a4 = M[r + 4, 0] * v0
+        a5 = M[r + 5, 0] * v0
+        a6 = M[r + 6, 0] * v0
+        a7 = M[r + 7, 0] * v0
+        for c in range(1, n_cols):
+            vc = v[c]
+            a0 += M[r, c] * vc
+            a1 += M[r + 1, c] * vc
+            a2 += M[r + 2, c] * vc
+            a3 += M[r + 3, c] * vc
+            a4 += M[r + 4, c] * vc
+            a5 += M[r + 5, c] * vc
+            a6 += M[r + 6, c] * vc
+            a7 += M[r + 7, c] * vc
+        out[r] = a0
+        out[r + 1] = a1
+        out[r + 2] = a2
+        out[r + 3] = a3
+        out[r + 4] = a4
+        out[r + 5] = a5
+        out[r + 6] = a6
+        out[r + 7] = a7
+        r += 8
+    while r < n_rows:
+        acc = M[r, 0] * v0
+        for c in range(1, n_cols):
+            acc += M[r, c] * v[c]
+        out[r] = acc
+        r += 1
+
+
+@njit
 def _key_sum(v, X, b, c, N):
     """v += Σ_{j<N} c_j X[b, j] (in order over j; four rows per pass over v)."""
     d = X.shape[2]
@@ -57,12 +97,7 @@ def _key_sum(v, X, b, c, N):
     while j + 4 <= N:
         c0, c1, c2, c3 = c[j], c[j + 1], c[j + 2], c[j + 3]
         for a in range(d):
-            t = v[a]
-            t += c0 * X[b, j, a]
-            t += c1 * X[b, j + 1, a]
-            t += c2 * X[b, j + 2, a]
-            t += c3 * X[b, j + 3, a]
-            v[a] = t
+            v[a] += (c0 * X[b, j, a] + c1 * X[b, j + 1, a]) + (c2 * X[b, j + 2, a] + c3 * X[b, j + 3, a])
         j += 4
     while j < N:
         cj = c[j]
@@ -72,21 +107,15 @@ def _key_sum(v, X, b, c, N):
 
 
 @njit
-def _scores(b, Qt, X, xq, attn, qx):
+def _scores(b, Q, X, xq, attn, qx):
     """Pass 1 of prompt b: attn[b] ← s − max_j s, s_j = key_jᵀ Q x_q (spec H4, lines (f1)–(f2));
-    ``Qt`` = Qᵀ (d, d), ``qx`` (d,) scratch."""
+    ``Q`` = Qᵀ (d, d), ``qx`` (d,) scratch."""
     N, d = X.shape[1], X.shape[2]
     J = attn.shape[1]
     xqb = xq[b]
-    x0 = xqb[0]
-    for a in range(d):  # (f1) Q x_q, in order over the columns of Q (SIMD over its rows)
-        qx[a] = Qt[0, a] * x0
-    for cc in range(1, d):
-        xc = xqb[cc]
-        for a in range(d):
-            qx[a] += Qt[cc, a] * xc
+    row_dots(Q, xqb, qx, d, d)  # (f1) Q x_q, each entry in order over the columns of Q
     s = attn[b]  # (J,)
-    row_dots(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q
+    row_dots8(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q
     if J > N:  # the query's own score (attend_to_query)
         acc = xqb[0] * qx[0]
         for a in range(1, d):
@@ -167,11 +196,11 @@ BLOCK = 32  # prompts per block: their tokens (BLOCK·N·d values, 256 kB at the
 
 
 @njit
-def _block(b0, b1, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half):
+def _block(b0, b1, Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half):
     """Prompts b0 ≤ b < b1: pass 1 for each, the exponentials of all their scores in one flat
     (vectorised) loop, pass 2 for each."""
     for b in range(b0, b1):
-        _scores(b, Qt, X, xq, attn, qx)
+        _scores(b, Q, X, xq, attn, qx)
     _exp_rows(attn, b0, b1)
     for b in range(b0, b1):
         _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half)
@@ -186,48 +215,63 @@ def _grad_rows(KD, xq, dQ, a0, a1):
         k0 = KD[0, a]
         for cc in range(d):
             row[cc] = k0 * xq[0, cc]
-        for b in range(1, B):
+        b = 1
+        while b + 4 <= B:
+            k0, k1, k2, k3 = KD[b, a], KD[b + 1, a], KD[b + 2, a], KD[b + 3, a]
+            for cc in range(d):
+                row[cc] += (k0 * xq[b, cc] + k1 * xq[b + 1, cc]) + (k2 * xq[b + 2, cc] + k3 * xq[b + 3, cc])
+            b += 4
+        while b < B:
             kb = KD[b, a]
             for cc in range(d):
                 row[cc] += kb * xq[b, cc]
+            b += 1
 
 
 @njit
-def _run(Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, dQ):
-    """All prompts in order, then ∇_Q; returns the loss Σ_b losses[b] (in prompt order)."""
-    B, d = xq.shape
-    J = attn.shape[1]
+def _outputs(B, N, d, J, ew, dt):
+    """attn (B, J), u (B, d) or ŷ (B, 1), Σ_j ds_j key_j (B, d), the loss terms (B,), ∇_Q (d, d)."""
+    return (np.empty((B, J), dt), np.empty((B, d) if ew else (B, 1), dt), np.empty((B, d), dt), np.empty(B, dt),
+            np.empty((d, d), dt))
+
+
+@njit
+def _run(Q, X, xq, y, yq, wts, ew, J):
+    """All prompts in order, then ∇_Q; returns (the loss Σ_b losses[b] in prompt order, ∇_Q, attn,
+    u or ŷ)."""
+    B, N, d = X.shape
+    attn, extra, KD, losses, dQ = _outputs(B, N, d, J, ew, X.dtype)
     qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
     one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
     for b0 in range(0, B, BLOCK):
-        _block(b0, min(b0 + BLOCK, B), Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+        _block(b0, min(b0 + BLOCK, B), Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
     _grad_rows(KD, xq, dQ, 0, d)
     total = losses[0]
     for b in range(1, B):
         total += losses[b]
-    return total
+    return total, dQ, attn, extra
 
 
 @njit(parallel=True)
-def _run_parallel(Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, dQ, n_threads):
+def _run_parallel(Q, X, xq, y, yq, wts, ew, J, n_threads):
     """:func:`_run` with the prompts (then the rows of ∇_Q) split over the Numba threads; the
     same bits as :func:`_run` for any number of threads (``n_threads``: Numba's thread count)."""
-    B, d = xq.shape
-    J = attn.shape[1]
+    B, N, d = X.shape
+    attn, extra, KD, losses, dQ = _outputs(B, N, d, J, ew, X.dtype)
     nt = max(1, min(B, n_threads))
     one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
     for t in prange(nt):  # one contiguous chunk of prompts per thread, with its own scratch
         qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
         lo, hi = t * B // nt, (t + 1) * B // nt
         for b0 in range(lo, hi, BLOCK):
-            _block(b0, min(b0 + BLOCK, hi), Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+            _block(b0, min(b0 + BLOCK, hi), Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
     nr = min(d, nt)
     for t in prange(nr):
         _grad_rows(KD, xq, dQ, t * d // nr, (t + 1) * d // nr)
     total = losses[0]
     for b in range(1, B):
         total += losses[b]
-    return total
+    return total, dQ, attn, extra
 
 
 def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool, parallel: bool = False):
@@ -235,9 +279,24 @@ def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool, 
     computed in Q's dtype (float32 stays float32). ``parallel``: split the prompts over the Numba
     threads (same bits)."""
     Q = np.asarray(Q)
-    dt = Q.dtype if Q.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    dt = Q.dtype if Q.dtype in _DTYPES else np.dtype(np.float64)
     f = lambda a: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
     Q, X, xq, y, yq, wts = f(Q), f(X), f(xq), f(y), f(yq), f(wts)
+    sx = X.shape
+    if not (len(sx) == 3 and Q.shape == (sx[2], sx[2]) and xq.shape == (sx[0], sx[2]) and y.shape == sx[:2]
+            and yq.shape == sx[:1] and wts.shape == sx[:1] and min(sx) >= 1):  # one O(1) test; names the entry:
+        _check_shapes(Q, X, xq, y, yq, wts)
+    args = (Q, X, xq, y, yq, wts, bool(ew), sx[1] + 1 if attend_to_query else sx[1])
+    total, dQ, attn, extra = _run_parallel(*args, numba.get_num_threads()) if parallel else _run(*args)
+    return total, dQ, attn, (extra if ew else extra[:, 0])
+
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_shapes(Q, X, xq, y, yq, wts):
+    """Raise ``ValueError`` naming the first entry whose shape does not fit (the kernels do not
+    bounds-check)."""
     check_shape("params['Q']", Q, (None, None))
     d = Q.shape[0]
     check_shape("params['Q']", Q, (d, d))
@@ -249,15 +308,6 @@ def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool, 
     check_shape("batch['y']", y, (B, N))
     check_shape("batch['yq']", yq, (B,))
     check_shape("weights", wts, (B,))
-    J = N + 1 if attend_to_query else N
-    attn = np.empty((B, J), dt)
-    extra = np.empty((B, d) if ew else (B, 1), dt)
-    KD = np.empty((B, d), dt)
-    losses = np.empty(B, dt)
-    dQ = np.empty((d, d), dt)
-    args = (np.ascontiguousarray(Q.T), X, xq, y, yq, wts, bool(ew), attn, extra, KD, losses, dQ)
-    total = _run_parallel(*args, numba.get_num_threads()) if parallel else _run(*args)
-    return total, dQ, attn, (extra if ew else extra[:, 0])
 
 
 @njit

@@ -89,6 +89,42 @@ def row_dots8(M, v, out, n_rows, n_cols):
         r += 1
 
 
+@njit(inline="always")
+def _sum_and_dot(x, y, n):
+    """(Σ_{j<n} x_j, Σ_{j<n} x_j y_j) in one pass, each in the fixed order of
+    :func:`refimpl.core.kernels.vec_sum` / :func:`~refimpl.core.kernels.vec_dot` (the same bits)."""
+    if n < 8:
+        return vec_sum(x, n), vec_dot(x, y, n)
+    s0, s1, s2, s3, s4, s5, s6, s7 = x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
+    p0, p1, p2, p3 = x[0] * y[0], x[1] * y[1], x[2] * y[2], x[3] * y[3]
+    p4, p5, p6, p7 = x[4] * y[4], x[5] * y[5], x[6] * y[6], x[7] * y[7]
+    j = 8
+    while j + 8 <= n:
+        x0, x1, x2, x3, x4, x5, x6, x7 = x[j], x[j + 1], x[j + 2], x[j + 3], x[j + 4], x[j + 5], x[j + 6], x[j + 7]
+        s0 += x0
+        s1 += x1
+        s2 += x2
+        s3 += x3
+        s4 += x4
+        s5 += x5
+        s6 += x6
+        s7 += x7
+        p0 += x0 * y[j]
+        p1 += x1 * y[j + 1]
+        p2 += x2 * y[j + 2]
+        p3 += x3 * y[j + 3]
+        p4 += x4 * y[j + 4]
+        p5 += x5 * y[j + 5]
+        p6 += x6 * y[j + 6]
+        p7 += x7 * y[j + 7]
+        j += 8
+    while j < n:
+        s0 += x[j]
+        p0 += x[j] * y[j]
+        j += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
+
+
 @njit
 def _key_sum(v, X, b, c, N):
     """v += Σ_{j<N} c_j X[b, j] (in order over j; four rows per pass over v)."""
@@ -146,7 +182,12 @@ def _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half):
     J = attn.shape[1]
     xqb = xq[b]
     s = attn[b]  # (J,)  e_j, then the attention
-    r = one / vec_sum(s, J)  # 1/Σ e
+    if ew or J > N:
+        r = one / vec_sum(s, J)  # 1/Σ e
+        ey = vec_dot(s, y[b], N) if not ew else one
+    else:
+        se, ey = _sum_and_dot(s, y[b], N)  # Σ e, Σ e_i y_i
+        r = one / se
     wb = wts[b]
     if ew:
         for j in range(J):
@@ -170,7 +211,7 @@ def _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half):
             c[j] = s[j] * (c[j] - cs)
     else:
         yb = y[b]
-        yh = r * vec_dot(s, yb, N)  # (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i = (Σ e_i y_i) / Σ e
+        yh = r * ey  # (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i = (Σ e_i y_i) / Σ e
         extra[b, 0] = yh
         diff = yh - yq[b]
         losses[b] = wb * (half * diff * diff)  # spec H5: ½(ŷ − y_q)²

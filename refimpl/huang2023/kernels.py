@@ -45,13 +45,18 @@ from numba import prange
 
 from refimpl.core.arrays import check_shape
 from refimpl.core.jit import njit
-from refimpl.core.kernels import row_dots, vec_dot, vec_max, vec_sum
+from refimpl.core.kernels import _max_nan, row_dots, vec_dot, vec_sum
 from refimpl.core.vmath import exp
 
 
 @njit
-def row_dots8(M, v, out, n_rows, n_cols):
+def _score_rows(M, v, out, n_rows, n_cols):
+    """out[r] = Σ_{c < n_cols} M[r, c] v[c] for r < n_rows (each sum in order over c, as
+    :func:`refimpl.core.kernels.row_dots`, eight rows per pass over v: eight independent chains);
+    returns max_r out[r] (a NaN wins, as in np.max). n_rows, n_cols ≥ 1."""
     v0 = v[0]
+    mx = M[0, 0] * v0  # replaced by out[0] below (every out[r] is compared)
+    first = True
     r = 0
     while r + 8 <= n_rows:
         a0 = M[r, 0] * v0
@@ -80,13 +85,22 @@ def row_dots8(M, v, out, n_rows, n_cols):
         out[r + 5] = a5
         out[r + 6] = a6
         out[r + 7] = a7
+        if first:
+            mx = a0
+            first = False
+        mx = _max_nan(_max_nan(_max_nan(mx, a0), _max_nan(a1, a2)), _max_nan(_max_nan(a3, a4), _max_nan(a5, _max_nan(a6, a7))))
         r += 8
     while r < n_rows:
         acc = M[r, 0] * v0
         for c in range(1, n_cols):
             acc += M[r, c] * v[c]
         out[r] = acc
+        if first:
+            mx = acc
+            first = False
+        mx = _max_nan(mx, acc)
         r += 1
+    return mx
 
 
 @njit(inline="always")
@@ -151,13 +165,13 @@ def _scores(b, Q, X, xq, attn, qx):
     xqb = xq[b]
     row_dots(Q, xqb, qx, d, d)  # (f1) Q x_q, each entry in order over the columns of Q
     s = attn[b]  # (J,)
-    row_dots8(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q
+    mx = _score_rows(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q; their maximum (a NaN wins)
     if J > N:  # the query's own score (attend_to_query)
         acc = xqb[0] * qx[0]
         for a in range(1, d):
             acc += xqb[a] * qx[a]
         s[N] = acc
-    mx = vec_max(s, J)  # a NaN wins, as in np.max
+        mx = _max_nan(mx, acc)
     for j in range(J):
         s[j] -= mx
 

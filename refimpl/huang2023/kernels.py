@@ -12,24 +12,29 @@ float32, computed in float32 throughout, to float32 rounding), and that NaN prop
 (the maxima of the stable softmax take a NaN like ``np.max``).
 
 **Summation order, fixed.** Sums over the tokens j (softmax normaliser, ŷ, the softmax
-backward's Σ attn c) use eight partial sums (:func:`refimpl.core.kernels.vec_sum`), SIMD-friendly;
-sums over the d features run in order (Q x_q, each score, four tokens per pass), and Σ_j ds_j x_j
-and Σ_j attn_j x_j run in token order with the d features in SIMD lanes. Every prompt's results go
-to its own rows (attention, Σ_j ds_j x_j, the loss term), and the prompts' loss terms and ∇_Q are
-summed in prompt order at the end: the result does not depend on how the prompts are split.
+backward's Σ attn c) use eight partial sums (:func:`refimpl.core.kernels.vec_sum`; the sample
+loss takes Σ e and Σ e y in one pass with the same partial sums); sums over the d features run in
+order (each entry of Q x_q and each score; eight tokens' scores per pass, eight independent chains);
+Σ_j ds_j x_j and Σ_j attn_j x_j add four tokens at a time as a pair of pairs, (c_j x_j +
+c_{j+1} x_{j+1}) + (c_{j+2} x_{j+2} + c_{j+3} x_{j+3}), to the running sum, in token order, the d
+features in SIMD lanes. Every prompt's results go to its own rows (attention, Σ_j ds_j x_j, the
+loss term); the prompts' loss terms are summed in prompt order and each row of ∇_Q adds four
+prompts at a time (a pair of pairs) in prompt order at the end: the result does not depend on how
+the prompts are split.
 
 **Threads** (``parallel=True``, ``loss_and_grads(..., backend="numba_parallel")``): the prompts
 are split into one contiguous chunk per Numba thread (``prange``), each chunk with its own
-scratch; ∇_Q's d rows are then split the same way (each row summed over the prompts in order).
+scratch; ∇_Q's d rows are then split the same way (each row summed over the prompts as above).
 No BLAS call runs inside either kernel. Because of the fixed orders above, the parallel kernel
 returns the same bits as the serial one, for any number of threads.
 
 Cost: 2 B N d multiply-adds for the scores and Σ_j ds_j x_j (4 B N d for the E_w loss), B d²
 for Q x_q and B d² for ∇_Q, B J exps. At the benchmark size (d = 10) the two d-long contractions
-per token bound the time: a score is a sum over d = 10 contiguous features (too short for SIMD
-without a transposed copy of X, which costs more than it saves), so they run as independent
-scalar chains, four tokens at a time — at the same speed in float32 and float64; float32 gains
-in the exponentials, the softmax and memory traffic only. ``_loss_grad_C`` per query
+per token bound the time (~⅓ and ~¼ of a step, the exponentials ~⅛ in float64): a score is a sum
+over d = 10 contiguous features (too short for SIMD without a transposed copy of X, which costs
+more than it saves, and Numba without ``fastmath`` vectorises no floating-point reduction), so the
+scores run as independent scalar chains, eight tokens at a time — at the same speed in float32
+and float64; float32 gains in the exponentials, the softmax and memory traffic only. ``_loss_grad_C`` per query
 column k and count vector: K exps' worth of work, ~6 K multiply-adds.
 
 Every wrapper checks the shapes it indexes (O(1), no value scan) before calling a kernel, also
@@ -55,7 +60,7 @@ def _score_rows(M, v, out, n_rows, n_cols):
     :func:`refimpl.core.kernels.row_dots`, eight rows per pass over v: eight independent chains);
     returns max_r out[r] (a NaN wins, as in np.max). n_rows, n_cols ≥ 1."""
     v0 = v[0]
-    mx = M[0, 0] * v0  # replaced by out[0] below (every out[r] is compared)
+    mx = v0  # a placeholder of the right dtype: the first row's score replaces it
     first = True
     r = 0
     while r + 8 <= n_rows:
@@ -90,6 +95,26 @@ def _score_rows(M, v, out, n_rows, n_cols):
             first = False
         mx = _max_nan(_max_nan(_max_nan(mx, a0), _max_nan(a1, a2)), _max_nan(_max_nan(a3, a4), _max_nan(a5, _max_nan(a6, a7))))
         r += 8
+    if r + 4 <= n_rows:  # four of the remaining rows together (a single row is one long dependency chain)
+        a0 = M[r, 0] * v0
+        a1 = M[r + 1, 0] * v0
+        a2 = M[r + 2, 0] * v0
+        a3 = M[r + 3, 0] * v0
+        for c in range(1, n_cols):
+            vc = v[c]
+            a0 += M[r, c] * vc
+            a1 += M[r + 1, c] * vc
+            a2 += M[r + 2, c] * vc
+            a3 += M[r + 3, c] * vc
+        out[r] = a0
+        out[r + 1] = a1
+        out[r + 2] = a2
+        out[r + 3] = a3
+        if first:
+            mx = a0
+            first = False
+        mx = _max_nan(_max_nan(mx, a0), _max_nan(a1, _max_nan(a2, a3)))
+        r += 4
     while r < n_rows:
         acc = M[r, 0] * v0
         for c in range(1, n_cols):
@@ -141,7 +166,8 @@ def _sum_and_dot(x, y, n):
 
 @njit
 def _key_sum(v, X, b, c, N):
-    """v += Σ_{j<N} c_j X[b, j] (in order over j; four rows per pass over v)."""
+    """v += Σ_{j<N} c_j X[b, j]: four rows per pass over v, summed as a pair of pairs before they
+    are added (one add per pass on v's dependency chain instead of four); the passes in order over j."""
     d = X.shape[2]
     j = 0
     while j + 4 <= N:
@@ -157,13 +183,12 @@ def _key_sum(v, X, b, c, N):
 
 
 @njit
-def _scores(b, Q, X, xq, attn, qx):
+def _scores(b, X, xq, attn, qx):
     """Pass 1 of prompt b: attn[b] ← s − max_j s, s_j = key_jᵀ Q x_q (spec H4, lines (f1)–(f2));
-    ``Q`` = Qᵀ (d, d), ``qx`` (d,) scratch."""
+    ``qx`` (d,): Q x_q."""
     N, d = X.shape[1], X.shape[2]
     J = attn.shape[1]
     xqb = xq[b]
-    row_dots(Q, xqb, qx, d, d)  # (f1) Q x_q, each entry in order over the columns of Q
     s = attn[b]  # (J,)
     mx = _score_rows(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q; their maximum (a NaN wins)
     if J > N:  # the query's own score (attend_to_query)
@@ -251,11 +276,14 @@ BLOCK = 32  # prompts per block: their tokens (BLOCK·N·d values, 256 kB at the
 
 
 @njit
-def _block(b0, b1, Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half):
-    """Prompts b0 ≤ b < b1: pass 1 for each, the exponentials of all their scores in one flat
-    (vectorised) loop, pass 2 for each."""
+def _block(b0, b1, Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, QX, du, c, one, half):
+    """Prompts b0 ≤ b < b1: Q x_q of each into the rows of ``QX`` (BLOCK, d) scratch, pass 1 for
+    each, the exponentials of all their scores in one flat (vectorised) loop, pass 2 for each."""
+    d = Q.shape[0]
+    for a in range(d):  # (f1) (Q x_q)_a = Σ_c Q[a, c] x_q[c] in order over c, the prompts as independent rows
+        row_dots(xq[b0:b1], Q[a], QX[:, a], b1 - b0, d)
     for b in range(b0, b1):
-        _scores(b, Q, X, xq, attn, qx)
+        _scores(b, X, xq, attn, QX[b - b0])
     _exp_rows(attn, b0, b1)
     for b in range(b0, b1):
         _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half)
@@ -263,7 +291,8 @@ def _block(b0, b1, Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c,
 
 @njit
 def _grad_rows(KD, xq, dQ, a0, a1):
-    """dQ[a] = Σ_b KD[b, a] x_q[b] for a0 ≤ a < a1, in prompt order (spec H6: ∇_Q = Σ_b kd_b x_qᵀ)."""
+    """dQ[a] = Σ_b KD[b, a] x_q[b] for a0 ≤ a < a1 (spec H6: ∇_Q = Σ_b kd_b x_qᵀ): prompt 0, then
+    four prompts at a time as a pair of pairs, in prompt order."""
     B, d = xq.shape
     for a in range(a0, a1):
         row = dQ[a]
@@ -296,10 +325,10 @@ def _run(Q, X, xq, y, yq, wts, ew, J):
     u or ŷ)."""
     B, N, d = X.shape
     attn, extra, KD, losses, dQ = _outputs(B, N, d, J, ew, X.dtype)
-    qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
+    QX, du, c = np.empty((BLOCK, d), X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
     one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
     for b0 in range(0, B, BLOCK):
-        _block(b0, min(b0 + BLOCK, B), Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+        _block(b0, min(b0 + BLOCK, B), Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, QX, du, c, one, half)
     _grad_rows(KD, xq, dQ, 0, d)
     total = losses[0]
     for b in range(1, B):
@@ -316,10 +345,10 @@ def _run_parallel(Q, X, xq, y, yq, wts, ew, J, n_threads):
     nt = max(1, min(B, n_threads))
     one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
     for t in prange(nt):  # one contiguous chunk of prompts per thread, with its own scratch
-        qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
+        QX, du, c = np.empty((BLOCK, d), X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
         lo, hi = t * B // nt, (t + 1) * B // nt
         for b0 in range(lo, hi, BLOCK):
-            _block(b0, min(b0 + BLOCK, hi), Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+            _block(b0, min(b0 + BLOCK, hi), Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, QX, du, c, one, half)
     nr = min(d, nt)
     for t in prange(nr):
         _grad_rows(KD, xq, dQ, t * d // nr, (t + 1) * d // nr)

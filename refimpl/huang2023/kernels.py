@@ -12,24 +12,29 @@ float32, computed in float32 throughout, to float32 rounding), and that NaN prop
 (the maxima of the stable softmax take a NaN like ``np.max``).
 
 **Summation order, fixed.** Sums over the tokens j (softmax normaliser, ŷ, the softmax
-backward's Σ attn c) use eight partial sums (:func:`refimpl.core.kernels.vec_sum`), SIMD-friendly;
-sums over the d features run in order (Q x_q, each score, four tokens per pass), and Σ_j ds_j x_j
-and Σ_j attn_j x_j run in token order with the d features in SIMD lanes. Every prompt's results go
-to its own rows (attention, Σ_j ds_j x_j, the loss term), and the prompts' loss terms and ∇_Q are
-summed in prompt order at the end: the result does not depend on how the prompts are split.
+backward's Σ attn c) use eight partial sums (:func:`refimpl.core.kernels.vec_sum`; the sample
+loss takes Σ e and Σ e y in one pass with the same partial sums); sums over the d features run in
+order (each entry of Q x_q and each score; eight tokens' scores per pass, eight independent chains);
+Σ_j ds_j x_j and Σ_j attn_j x_j add four tokens at a time as a pair of pairs, (c_j x_j +
+c_{j+1} x_{j+1}) + (c_{j+2} x_{j+2} + c_{j+3} x_{j+3}), to the running sum, in token order, the d
+features in SIMD lanes. Every prompt's results go to its own rows (attention, Σ_j ds_j x_j, the
+loss term); the prompts' loss terms are summed in prompt order and each row of ∇_Q adds four
+prompts at a time (a pair of pairs) in prompt order at the end: the result does not depend on how
+the prompts are split.
 
 **Threads** (``parallel=True``, ``loss_and_grads(..., backend="numba_parallel")``): the prompts
 are split into one contiguous chunk per Numba thread (``prange``), each chunk with its own
-scratch; ∇_Q's d rows are then split the same way (each row summed over the prompts in order).
+scratch; ∇_Q's d rows are then split the same way (each row summed over the prompts as above).
 No BLAS call runs inside either kernel. Because of the fixed orders above, the parallel kernel
 returns the same bits as the serial one, for any number of threads.
 
 Cost: 2 B N d multiply-adds for the scores and Σ_j ds_j x_j (4 B N d for the E_w loss), B d²
 for Q x_q and B d² for ∇_Q, B J exps. At the benchmark size (d = 10) the two d-long contractions
-per token bound the time: a score is a sum over d = 10 contiguous features (too short for SIMD
-without a transposed copy of X, which costs more than it saves), so they run as independent
-scalar chains, four tokens at a time — at the same speed in float32 and float64; float32 gains
-in the exponentials, the softmax and memory traffic only. ``_loss_grad_C`` per query
+per token bound the time (~⅓ and ~¼ of a step, the exponentials ~⅛ in float64): a score is a sum
+over d = 10 contiguous features (too short for SIMD without a transposed copy of X, which costs
+more than it saves, and Numba without ``fastmath`` vectorises no floating-point reduction), so the
+scores run as independent scalar chains, eight tokens at a time — at the same speed in float32
+and float64; float32 gains in the exponentials, the softmax and memory traffic only. ``_loss_grad_C`` per query
 column k and count vector: K exps' worth of work, ~6 K multiply-adds.
 
 Every wrapper checks the shapes it indexes (O(1), no value scan) before calling a kernel, also
@@ -45,24 +50,130 @@ from numba import prange
 
 from refimpl.core.arrays import check_shape
 from refimpl.core.jit import njit
-from refimpl.core.kernels import row_dots, vec_dot, vec_max, vec_sum
+from refimpl.core.kernels import _max_nan, row_dots, vec_dot, vec_sum
 from refimpl.core.vmath import exp
 
 
 @njit
+def _score_rows(M, v, out, n_rows, n_cols):
+    """out[r] = Σ_{c < n_cols} M[r, c] v[c] for r < n_rows (each sum in order over c, as
+    :func:`refimpl.core.kernels.row_dots`, eight rows per pass over v: eight independent chains);
+    returns max_r out[r] (a NaN wins, as in np.max). n_rows, n_cols ≥ 1."""
+    v0 = v[0]
+    mx = v0  # a placeholder of the right dtype: the first row's score replaces it
+    first = True
+    r = 0
+    while r + 8 <= n_rows:
+        a0 = M[r, 0] * v0
+        a1 = M[r + 1, 0] * v0
+        a2 = M[r + 2, 0] * v0
+        a3 = M[r + 3, 0] * v0
+        a4 = M[r + 4, 0] * v0
+        a5 = M[r + 5, 0] * v0
+        a6 = M[r + 6, 0] * v0
+        a7 = M[r + 7, 0] * v0
+        for c in range(1, n_cols):
+            vc = v[c]
+            a0 += M[r, c] * vc
+            a1 += M[r + 1, c] * vc
+            a2 += M[r + 2, c] * vc
+            a3 += M[r + 3, c] * vc
+            a4 += M[r + 4, c] * vc
+            a5 += M[r + 5, c] * vc
+            a6 += M[r + 6, c] * vc
+            a7 += M[r + 7, c] * vc
+        out[r] = a0
+        out[r + 1] = a1
+        out[r + 2] = a2
+        out[r + 3] = a3
+        out[r + 4] = a4
+        out[r + 5] = a5
+        out[r + 6] = a6
+        out[r + 7] = a7
+        if first:
+            mx = a0
+            first = False
+        mx = _max_nan(_max_nan(_max_nan(mx, a0), _max_nan(a1, a2)), _max_nan(_max_nan(a3, a4), _max_nan(a5, _max_nan(a6, a7))))
+        r += 8
+    if r + 4 <= n_rows:  # four of the remaining rows together (a single row is one long dependency chain)
+        a0 = M[r, 0] * v0
+        a1 = M[r + 1, 0] * v0
+        a2 = M[r + 2, 0] * v0
+        a3 = M[r + 3, 0] * v0
+        for c in range(1, n_cols):
+            vc = v[c]
+            a0 += M[r, c] * vc
+            a1 += M[r + 1, c] * vc
+            a2 += M[r + 2, c] * vc
+            a3 += M[r + 3, c] * vc
+        out[r] = a0
+        out[r + 1] = a1
+        out[r + 2] = a2
+        out[r + 3] = a3
+        if first:
+            mx = a0
+            first = False
+        mx = _max_nan(_max_nan(mx, a0), _max_nan(a1, _max_nan(a2, a3)))
+        r += 4
+    while r < n_rows:
+        acc = M[r, 0] * v0
+        for c in range(1, n_cols):
+            acc += M[r, c] * v[c]
+        out[r] = acc
+        if first:
+            mx = acc
+            first = False
+        mx = _max_nan(mx, acc)
+        r += 1
+    return mx
+
+
+@njit(inline="always")
+def _sum_and_dot(x, y, n):
+    """(Σ_{j<n} x_j, Σ_{j<n} x_j y_j) in one pass, each in the fixed order of
+    :func:`refimpl.core.kernels.vec_sum` / :func:`~refimpl.core.kernels.vec_dot` (the same bits)."""
+    if n < 8:
+        return vec_sum(x, n), vec_dot(x, y, n)
+    s0, s1, s2, s3, s4, s5, s6, s7 = x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
+    p0, p1, p2, p3 = x[0] * y[0], x[1] * y[1], x[2] * y[2], x[3] * y[3]
+    p4, p5, p6, p7 = x[4] * y[4], x[5] * y[5], x[6] * y[6], x[7] * y[7]
+    j = 8
+    while j + 8 <= n:
+        x0, x1, x2, x3, x4, x5, x6, x7 = x[j], x[j + 1], x[j + 2], x[j + 3], x[j + 4], x[j + 5], x[j + 6], x[j + 7]
+        s0 += x0
+        s1 += x1
+        s2 += x2
+        s3 += x3
+        s4 += x4
+        s5 += x5
+        s6 += x6
+        s7 += x7
+        p0 += x0 * y[j]
+        p1 += x1 * y[j + 1]
+        p2 += x2 * y[j + 2]
+        p3 += x3 * y[j + 3]
+        p4 += x4 * y[j + 4]
+        p5 += x5 * y[j + 5]
+        p6 += x6 * y[j + 6]
+        p7 += x7 * y[j + 7]
+        j += 8
+    while j < n:
+        s0 += x[j]
+        p0 += x[j] * y[j]
+        j += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
+
+
+@njit
 def _key_sum(v, X, b, c, N):
-    """v += Σ_{j<N} c_j X[b, j] (in order over j; four rows per pass over v)."""
+    """v += Σ_{j<N} c_j X[b, j]: four rows per pass over v, summed as a pair of pairs before they
+    are added (one add per pass on v's dependency chain instead of four); the passes in order over j."""
     d = X.shape[2]
     j = 0
     while j + 4 <= N:
         c0, c1, c2, c3 = c[j], c[j + 1], c[j + 2], c[j + 3]
         for a in range(d):
-            t = v[a]
-            t += c0 * X[b, j, a]
-            t += c1 * X[b, j + 1, a]
-            t += c2 * X[b, j + 2, a]
-            t += c3 * X[b, j + 3, a]
-            v[a] = t
+            v[a] += (c0 * X[b, j, a] + c1 * X[b, j + 1, a]) + (c2 * X[b, j + 2, a] + c3 * X[b, j + 3, a])
         j += 4
     while j < N:
         cj = c[j]
@@ -72,27 +183,20 @@ def _key_sum(v, X, b, c, N):
 
 
 @njit
-def _scores(b, Qt, X, xq, attn, qx):
+def _scores(b, X, xq, attn, qx):
     """Pass 1 of prompt b: attn[b] ← s − max_j s, s_j = key_jᵀ Q x_q (spec H4, lines (f1)–(f2));
-    ``Qt`` = Qᵀ (d, d), ``qx`` (d,) scratch."""
+    ``qx`` (d,): Q x_q."""
     N, d = X.shape[1], X.shape[2]
     J = attn.shape[1]
     xqb = xq[b]
-    x0 = xqb[0]
-    for a in range(d):  # (f1) Q x_q, in order over the columns of Q (SIMD over its rows)
-        qx[a] = Qt[0, a] * x0
-    for cc in range(1, d):
-        xc = xqb[cc]
-        for a in range(d):
-            qx[a] += Qt[cc, a] * xc
     s = attn[b]  # (J,)
-    row_dots(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q
+    mx = _score_rows(X[b], qx, s, N, d)  # (f2) spec H4: s_j = x_jᵀ Q x_q; their maximum (a NaN wins)
     if J > N:  # the query's own score (attend_to_query)
         acc = xqb[0] * qx[0]
         for a in range(1, d):
             acc += xqb[a] * qx[a]
         s[N] = acc
-    mx = vec_max(s, J)  # a NaN wins, as in np.max
+        mx = _max_nan(mx, acc)
     for j in range(J):
         s[j] -= mx
 
@@ -117,7 +221,12 @@ def _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half):
     J = attn.shape[1]
     xqb = xq[b]
     s = attn[b]  # (J,)  e_j, then the attention
-    r = one / vec_sum(s, J)  # 1/Σ e
+    if ew or J > N:
+        r = one / vec_sum(s, J)  # 1/Σ e
+        ey = vec_dot(s, y[b], N) if not ew else one
+    else:
+        se, ey = _sum_and_dot(s, y[b], N)  # Σ e, Σ e_i y_i
+        r = one / se
     wb = wts[b]
     if ew:
         for j in range(J):
@@ -141,7 +250,7 @@ def _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half):
             c[j] = s[j] * (c[j] - cs)
     else:
         yb = y[b]
-        yh = r * vec_dot(s, yb, N)  # (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i = (Σ e_i y_i) / Σ e
+        yh = r * ey  # (f4) spec H4: ŷ = Σ_{i≤N} attn_i y_i = (Σ e_i y_i) / Σ e
         extra[b, 0] = yh
         diff = yh - yq[b]
         losses[b] = wb * (half * diff * diff)  # spec H5: ½(ŷ − y_q)²
@@ -167,11 +276,14 @@ BLOCK = 32  # prompts per block: their tokens (BLOCK·N·d values, 256 kB at the
 
 
 @njit
-def _block(b0, b1, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half):
-    """Prompts b0 ≤ b < b1: pass 1 for each, the exponentials of all their scores in one flat
-    (vectorised) loop, pass 2 for each."""
+def _block(b0, b1, Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, QX, du, c, one, half):
+    """Prompts b0 ≤ b < b1: Q x_q of each into the rows of ``QX`` (BLOCK, d) scratch, pass 1 for
+    each, the exponentials of all their scores in one flat (vectorised) loop, pass 2 for each."""
+    d = Q.shape[0]
+    for a in range(d):  # (f1) (Q x_q)_a = Σ_c Q[a, c] x_q[c] in order over c, the prompts as independent rows
+        row_dots(xq[b0:b1], Q[a], QX[:, a], b1 - b0, d)
     for b in range(b0, b1):
-        _scores(b, Qt, X, xq, attn, qx)
+        _scores(b, X, xq, attn, QX[b - b0])
     _exp_rows(attn, b0, b1)
     for b in range(b0, b1):
         _rest(b, X, xq, y, yq, wts, ew, attn, extra, KD, losses, du, c, one, half)
@@ -179,55 +291,71 @@ def _block(b0, b1, Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c
 
 @njit
 def _grad_rows(KD, xq, dQ, a0, a1):
-    """dQ[a] = Σ_b KD[b, a] x_q[b] for a0 ≤ a < a1, in prompt order (spec H6: ∇_Q = Σ_b kd_b x_qᵀ)."""
+    """dQ[a] = Σ_b KD[b, a] x_q[b] for a0 ≤ a < a1 (spec H6: ∇_Q = Σ_b kd_b x_qᵀ): prompt 0, then
+    four prompts at a time as a pair of pairs, in prompt order."""
     B, d = xq.shape
     for a in range(a0, a1):
         row = dQ[a]
         k0 = KD[0, a]
         for cc in range(d):
             row[cc] = k0 * xq[0, cc]
-        for b in range(1, B):
+        b = 1
+        while b + 4 <= B:
+            k0, k1, k2, k3 = KD[b, a], KD[b + 1, a], KD[b + 2, a], KD[b + 3, a]
+            for cc in range(d):
+                row[cc] += (k0 * xq[b, cc] + k1 * xq[b + 1, cc]) + (k2 * xq[b + 2, cc] + k3 * xq[b + 3, cc])
+            b += 4
+        while b < B:
             kb = KD[b, a]
             for cc in range(d):
                 row[cc] += kb * xq[b, cc]
+            b += 1
 
 
 @njit
-def _run(Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, dQ):
-    """All prompts in order, then ∇_Q; returns the loss Σ_b losses[b] (in prompt order)."""
-    B, d = xq.shape
-    J = attn.shape[1]
-    qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
+def _outputs(B, N, d, J, ew, dt):
+    """attn (B, J), u (B, d) or ŷ (B, 1), Σ_j ds_j key_j (B, d), the loss terms (B,), ∇_Q (d, d)."""
+    return (np.empty((B, J), dt), np.empty((B, d) if ew else (B, 1), dt), np.empty((B, d), dt), np.empty(B, dt),
+            np.empty((d, d), dt))
+
+
+@njit
+def _run(Q, X, xq, y, yq, wts, ew, J):
+    """All prompts in order, then ∇_Q; returns (the loss Σ_b losses[b] in prompt order, ∇_Q, attn,
+    u or ŷ)."""
+    B, N, d = X.shape
+    attn, extra, KD, losses, dQ = _outputs(B, N, d, J, ew, X.dtype)
+    QX, du, c = np.empty((BLOCK, d), X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
     one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
     for b0 in range(0, B, BLOCK):
-        _block(b0, min(b0 + BLOCK, B), Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+        _block(b0, min(b0 + BLOCK, B), Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, QX, du, c, one, half)
     _grad_rows(KD, xq, dQ, 0, d)
     total = losses[0]
     for b in range(1, B):
         total += losses[b]
-    return total
+    return total, dQ, attn, extra
 
 
 @njit(parallel=True)
-def _run_parallel(Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, dQ, n_threads):
+def _run_parallel(Q, X, xq, y, yq, wts, ew, J, n_threads):
     """:func:`_run` with the prompts (then the rows of ∇_Q) split over the Numba threads; the
     same bits as :func:`_run` for any number of threads (``n_threads``: Numba's thread count)."""
-    B, d = xq.shape
-    J = attn.shape[1]
+    B, N, d = X.shape
+    attn, extra, KD, losses, dQ = _outputs(B, N, d, J, ew, X.dtype)
     nt = max(1, min(B, n_threads))
     one, half = np.ones(1, X.dtype)[0], np.full(1, 0.5, X.dtype)[0]
     for t in prange(nt):  # one contiguous chunk of prompts per thread, with its own scratch
-        qx, du, c = np.empty(d, X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
+        QX, du, c = np.empty((BLOCK, d), X.dtype), np.empty(d, X.dtype), np.empty(J, X.dtype)
         lo, hi = t * B // nt, (t + 1) * B // nt
         for b0 in range(lo, hi, BLOCK):
-            _block(b0, min(b0 + BLOCK, hi), Qt, X, xq, y, yq, wts, ew, attn, extra, KD, losses, qx, du, c, one, half)
+            _block(b0, min(b0 + BLOCK, hi), Q, X, xq, y, yq, wts, ew, attn, extra, KD, losses, QX, du, c, one, half)
     nr = min(d, nt)
     for t in prange(nr):
         _grad_rows(KD, xq, dQ, t * d // nr, (t + 1) * d // nr)
     total = losses[0]
     for b in range(1, B):
         total += losses[b]
-    return total
+    return total, dQ, attn, extra
 
 
 def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool, parallel: bool = False):
@@ -235,9 +363,24 @@ def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool, 
     computed in Q's dtype (float32 stays float32). ``parallel``: split the prompts over the Numba
     threads (same bits)."""
     Q = np.asarray(Q)
-    dt = Q.dtype if Q.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    dt = Q.dtype if Q.dtype in _DTYPES else np.dtype(np.float64)
     f = lambda a: np.ascontiguousarray(a, dtype=dt)  # noqa: E731
     Q, X, xq, y, yq, wts = f(Q), f(X), f(xq), f(y), f(yq), f(wts)
+    sx = X.shape
+    if not (len(sx) == 3 and Q.shape == (sx[2], sx[2]) and xq.shape == (sx[0], sx[2]) and y.shape == sx[:2]
+            and yq.shape == sx[:1] and wts.shape == sx[:1] and min(sx) >= 1):  # one O(1) test; names the entry:
+        _check_shapes(Q, X, xq, y, yq, wts)
+    args = (Q, X, xq, y, yq, wts, bool(ew), sx[1] + 1 if attend_to_query else sx[1])
+    total, dQ, attn, extra = _run_parallel(*args, numba.get_num_threads()) if parallel else _run(*args)
+    return total, dQ, attn, (extra if ew else extra[:, 0])
+
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_shapes(Q, X, xq, y, yq, wts):
+    """Raise ``ValueError`` naming the first entry whose shape does not fit (the kernels do not
+    bounds-check)."""
     check_shape("params['Q']", Q, (None, None))
     d = Q.shape[0]
     check_shape("params['Q']", Q, (d, d))
@@ -249,15 +392,6 @@ def loss_and_grads_numba(Q, X, xq, y, yq, wts, ew: bool, attend_to_query: bool, 
     check_shape("batch['y']", y, (B, N))
     check_shape("batch['yq']", yq, (B,))
     check_shape("weights", wts, (B,))
-    J = N + 1 if attend_to_query else N
-    attn = np.empty((B, J), dt)
-    extra = np.empty((B, d) if ew else (B, 1), dt)
-    KD = np.empty((B, d), dt)
-    losses = np.empty(B, dt)
-    dQ = np.empty((d, d), dt)
-    args = (np.ascontiguousarray(Q.T), X, xq, y, yq, wts, bool(ew), attn, extra, KD, losses, dQ)
-    total = _run_parallel(*args, numba.get_num_threads()) if parallel else _run(*args)
-    return total, dQ, attn, (extra if ew else extra[:, 0])
 
 
 @njit
